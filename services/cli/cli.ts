@@ -1,0 +1,137 @@
+// The `catena` command (DESIGN.md "Contracts: CLI"): the program, runnable in-process by tests.
+import { Command, CommanderError, Option } from "commander";
+import { DEFAULTS, readEnvironment } from "../control/environment.js";
+import { isCatenaError } from "../control/errors.js";
+import { manifestJsonSchema } from "../control/model/index.js";
+import { VERSION } from "../control/version.js";
+import { ApiClient, UnreachableError } from "./client.js";
+import { applyCommand, deleteFromFiles, validateCommand } from "./commands/apply.js";
+import { eventsCommand } from "./commands/events.js";
+import { deleteByName, describeCommand, getCommand } from "./commands/get.js";
+import { controlCommand } from "./commands/server.js";
+import type { CliContext, CliIo } from "./context.js";
+import { ExitCode, ExitError } from "./exit.js";
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("catena")
+    .description("Catena: a network services mesh of pluggable service functions")
+    .option("--server <url>", "control server URL (env CATENA_SERVER)")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError("(add --help for usage)");
+  const ctx: CliContext = {
+    io,
+    client: () => new ApiClient((program.opts().server as string | undefined) ?? readEnvironment().server),
+  };
+
+  const serverFlags = (cmd: Command) =>
+    cmd
+      .option("--api-addr <host:port>", "HTTP API address", DEFAULTS.apiAddr)
+      .option("--xds-addr <host:port>", "xDS gRPC address", DEFAULTS.xdsAddr)
+      .option("--data-dir <dir>", `state directory (default ${DEFAULTS.dataDir}, env CATENA_DATA_DIR)`);
+  serverFlags(program.command("control").description("run the control server")).action((flags) =>
+    controlCommand(ctx, flags, "control"),
+  );
+  serverFlags(program.command("up").description("run the whole mesh on this machine"))
+    .option("--demo", "also deploy the demo chain")
+    .action((flags) => controlCommand(ctx, flags, "up"));
+
+  program
+    .command("apply")
+    .description("create or update objects from manifests (atomic across all documents)")
+    .requiredOption("-f, --filename <path...>", "file, directory or - for stdin")
+    .option("--dry-run", "validate and show what would change, change nothing")
+    .option("--wait", "wait until every applied object is Ready")
+    .option("--timeout <duration>", "how long --wait waits", "60s")
+    .action((options) => applyCommand(ctx, options));
+
+  program
+    .command("delete")
+    .description("delete objects: delete -f FILE, or delete KIND NAME")
+    .argument("[kind]")
+    .argument("[name]")
+    .option("-f, --filename <path...>", "file, directory or - for stdin")
+    .option("--dry-run", "show what would be deleted")
+    .action((kind: string | undefined, name: string | undefined, options) => {
+      if (options.filename) {
+        if (kind) throw new ExitError(ExitCode.Usage, ["error: give either -f FILE or KIND NAME, not both"]);
+        return deleteFromFiles(ctx, options);
+      }
+      if (!kind || !name) throw new ExitError(ExitCode.Usage, ["error: delete needs -f FILE or KIND NAME"]);
+      return deleteByName(ctx, kind, name);
+    });
+
+  program
+    .command("get")
+    .description("list objects of a kind, or show one")
+    .argument("<kind>")
+    .argument("[name]")
+    .addOption(new Option("-o, --output <format>", "table, yaml or json").default("table"))
+    .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db")
+    .action((kind: string, name: string | undefined, options) => getCommand(ctx, kind, name, options));
+
+  program
+    .command("describe")
+    .description("show an object with its conditions and recent events")
+    .argument("<kind>")
+    .argument("<name>")
+    .action((kind: string, name: string) => describeCommand(ctx, kind, name));
+
+  program
+    .command("validate")
+    .description("check manifests offline (no server needed)")
+    .requiredOption("-f, --filename <path...>", "file, directory or - for stdin")
+    .action((options) => validateCommand(ctx, options));
+
+  program
+    .command("events")
+    .description("show recent events, or follow them")
+    .option("--follow", "keep streaming new events")
+    .option(
+      "--type <type>",
+      "only this CloudEvents type (dev.catena.servicechain.created, or a prefix ending in *)",
+    )
+    .option("--limit <n>", "how many recent events without --follow", "100")
+    .addOption(new Option("-o, --output <format>", "table or json").default("table"))
+    .action((options) => eventsCommand(ctx, options));
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of Catena manifests (for editors)")
+    .action(() => io.out(JSON.stringify(manifestJsonSchema(), null, 2)));
+
+  program
+    .command("version")
+    .description("print the version")
+    .action(() => io.out(`catena ${VERSION}`));
+
+  return program;
+}
+
+/** Runs the CLI and returns its exit status (never calls process.exit itself). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv as string[], { from: "user" });
+    return ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof ExitError) {
+      for (const line of err.lines) io.err(line);
+      return err.exitCode;
+    }
+    if (err instanceof UnreachableError) {
+      io.err(`error: ${err.message}`);
+      return ExitCode.Rejected;
+    }
+    if (isCatenaError(err)) {
+      io.err(`error: ${err.message}`);
+      for (const d of err.details) io.err(`  ${d.path ? `${d.path}: ` : ""}${d.message}`);
+      return ExitCode.Rejected;
+    }
+    io.err(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return ExitCode.Rejected;
+  }
+}

@@ -1,0 +1,92 @@
+// Apply and delete as the API performs them: validate every document, check references against
+// the store plus the request itself, then commit all or nothing.
+import { CatenaError, ErrorCode, type ErrorDetail } from "../errors.js";
+import { checkDeletes, checkReferences, validateResource } from "../model/index.js";
+import type { Kind, Resource, StoredResource } from "../model/resource.js";
+import { objectKey } from "../model/resource.js";
+import type { CommitResult, Store } from "../store/store.js";
+import { Mutex } from "./mutex.js";
+
+export interface ObjectRef {
+  kind: Kind;
+  name: string;
+}
+
+export interface Applier {
+  apply(documents: readonly unknown[], options?: { dryRun?: boolean }): Promise<CommitResult>;
+  remove(refs: readonly ObjectRef[], options?: { dryRun?: boolean }): Promise<CommitResult>;
+}
+
+export function createApplier(store: Store): Applier {
+  const mutex = new Mutex();
+
+  async function snapshot(): Promise<Map<string, StoredResource>> {
+    const all = await store.list();
+    return new Map(all.map((o) => [objectKey(o.kind, o.metadata.name), o]));
+  }
+
+  return {
+    apply: (documents, options = {}) =>
+      mutex.run(async () => {
+        const details: ErrorDetail[] = [];
+        const batch: { index: number; resource: Resource }[] = [];
+        documents.forEach((doc, index) => {
+          const result = validateResource(doc);
+          if (result.ok) {
+            batch.push({ index, resource: result.value });
+            return;
+          }
+          const { kind, name } = identify(doc);
+          for (const e of result.errors) details.push({ document: index, kind, name, ...e });
+        });
+        if (documents.length === 0) details.push({ path: "", message: "the request holds no documents" });
+        const current = await snapshot();
+        for (const d of checkReferences(batch, (kind, name) => current.get(objectKey(kind, name))))
+          details.push(d);
+        if (details.length > 0) throw invalid(details);
+        return store.commit(
+          batch.map(({ resource }) => ({
+            type: "put" as const,
+            object: resource,
+            ...(resource.metadata.resourceVersion
+              ? { expectedVersion: resource.metadata.resourceVersion }
+              : {}),
+          })),
+          options,
+        );
+      }),
+
+    remove: (refs, options = {}) =>
+      mutex.run(async () => {
+        const current = await snapshot();
+        const deleting = new Set(refs.map((r) => objectKey(r.kind, r.name)));
+        const remaining = [...current.values()].filter(
+          (o) => !deleting.has(objectKey(o.kind, o.metadata.name)),
+        );
+        const details = checkDeletes(
+          refs.map((r, index) => ({ index, ...r })),
+          remaining,
+        );
+        if (details.length > 0) throw invalid(details);
+        return store.commit(
+          refs.map((r) => ({ type: "delete" as const, kind: r.kind, name: r.name })),
+          options,
+        );
+      }),
+  };
+}
+
+function invalid(details: ErrorDetail[]): CatenaError {
+  const n = details.length;
+  return new CatenaError(ErrorCode.Invalid, `${n} error${n === 1 ? "" : "s"} in the request`, details);
+}
+
+/** Best-effort kind and name of a document that failed validation, for error messages. */
+export function identify(doc: unknown): { kind?: string; name?: string } {
+  if (typeof doc !== "object" || doc === null) return {};
+  const { kind, metadata } = doc as { kind?: unknown; metadata?: { name?: unknown } };
+  return {
+    ...(typeof kind === "string" ? { kind } : {}),
+    ...(typeof metadata?.name === "string" ? { name: metadata.name } : {}),
+  };
+}

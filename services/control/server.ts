@@ -1,0 +1,91 @@
+// Composes the control server: store, event bus and publisher, status reconciler, HTTP API.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { buildApi } from "./api/app.js";
+import { createApplier } from "./api/apply.js";
+import { parseHostPort } from "./environment.js";
+import { connectEventBus, createEventPublisher, type EventPublisher } from "./events/index.js";
+import { publishStoreChanges } from "./events/store-events.js";
+import { createMetrics } from "./metrics.js";
+import { runStatusReconciler } from "./status/reconciler.js";
+import { openEmbeddedStore } from "./store/index.js";
+import type { Store } from "./store/store.js";
+import { VERSION } from "./version.js";
+
+export interface ControlServerOptions {
+  apiAddr: string;
+  xdsAddr: string;
+  dataDir: string;
+  natsUrl: string;
+  natsRoot: string;
+  /** `catena up`: start a nats-server when none answers, else fall back to the in-process bus. */
+  embeddedNats: boolean;
+  logger: Logger;
+}
+
+export interface ControlServer {
+  apiUrl: string;
+  /** How events travel, in words (NATS at ..., embedded nats-server, in-process bus). */
+  eventsDescription: string;
+  store: Store;
+  events: EventPublisher;
+  close(): Promise<void>;
+}
+
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const { logger } = options;
+  const api = parseHostPort(options.apiAddr, "--api-addr");
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openEmbeddedStore({ dataDir: join(options.dataDir, "store"), logger });
+  const connection = await connectEventBus({
+    natsUrl: options.natsUrl,
+    root: options.natsRoot,
+    dataDir: options.dataDir,
+    startNatsServer: options.embeddedNats,
+    allowInProcess: options.embeddedNats,
+    logger,
+  });
+  const events = createEventPublisher({
+    bus: connection.bus,
+    root: options.natsRoot,
+    source: "catena/control",
+    logger,
+  });
+  const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, logger)];
+
+  const metrics = createMetrics("catena-control");
+  const app = buildApi({
+    store,
+    applier: createApplier(store),
+    events,
+    metrics,
+    logger,
+    version: VERSION,
+    notReadyReason: () => undefined,
+  });
+  await app.listen({ host: api.host, port: api.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : api.port;
+  const apiUrl = `http://${api.host.includes(":") ? `[${api.host}]` : api.host}:${port}`;
+  logger.info({ apiUrl, events: connection.description }, "control server ready");
+
+  let closing: Promise<void> | undefined;
+  return {
+    apiUrl,
+    eventsDescription: connection.description,
+    store,
+    events,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await store.close();
+        await Promise.allSettled(tasks);
+        await events.close();
+        await connection.stop();
+        await metrics.shutdown();
+      })();
+      return closing;
+    },
+  };
+}
