@@ -1,0 +1,73 @@
+// Loads the Envoy protos shipped in @grpc/grpc-js-xds once, on first use, so importing xds/ costs nothing.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, isAbsolute, join } from "node:path";
+import protobuf from "protobufjs";
+
+const PROTO_FILES = [
+  "envoy/service/discovery/v3/discovery.proto",
+  "envoy/service/status/v3/csds.proto",
+  "envoy/config/listener/v3/listener.proto",
+  "envoy/config/cluster/v3/cluster.proto",
+  "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/config/route/v3/route.proto",
+  "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
+  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/network/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto",
+  "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+  "envoy/extensions/filters/http/router/v3/router.proto",
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
+  "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+  "xds/type/v3/typed_struct.proto",
+  "google/rpc/status.proto",
+];
+
+let root: protobuf.Root | undefined;
+
+function includeDirs(): string[] {
+  const require = createRequire(import.meta.url);
+  const xdsPkg = dirname(require.resolve("@grpc/grpc-js-xds/package.json"));
+  // descriptor.proto (imported by the validate/udpa annotations) ships with protobufjs itself.
+  const protobufPkg = dirname(require.resolve("protobufjs/package.json"));
+  return [
+    join(xdsPkg, "deps", "envoy-api"),
+    join(xdsPkg, "deps", "xds"),
+    join(xdsPkg, "deps", "googleapis"),
+    join(xdsPkg, "deps", "protoc-gen-validate"),
+    protobufPkg,
+  ];
+}
+
+/** The protobufjs Root holding every message type xds/ uses; loaded on first call. */
+export function protoRoot(): protobuf.Root {
+  if (root) return root;
+  const dirs = includeDirs();
+  const r = new protobuf.Root();
+  r.resolvePath = (_origin, target) => {
+    if (isAbsolute(target)) return target;
+    for (const dir of dirs) {
+      const candidate = join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return target;
+  };
+  r.loadSync(PROTO_FILES, { keepCase: true });
+  r.resolveAll();
+  root = r;
+  return r;
+}
+
+/** A message type by its full name (no leading dot), e.g. "envoy.config.cluster.v3.Cluster". */
+export function messageType(fullName: string): protobuf.Type {
+  return protoRoot().lookupType(fullName);
+}
+
+/** Like messageType, but undefined for names the loaded protos do not define. */
+export function findMessageType(fullName: string): protobuf.Type | undefined {
+  try {
+    return protoRoot().lookupType(fullName);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,65 @@
+// Clusters Catena emits: endpoints from EDS over the same ADS stream, optional upstream TLS via SDS.
+import { encodeResource, type Resource } from "../resource.js";
+import { FILTER_NAME, TYPE_URL } from "../type-urls.js";
+import { adsConfigSource, duration, typedConfig } from "./typed-config.js";
+
+export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RING_HASH" | "RANDOM" | "MAGLEV";
+
+export interface UpstreamTlsInput {
+  sni?: string;
+  /** SDS Secret with the client certificate, fetched over ADS. */
+  certificateSecret?: string;
+  /** SDS Secret with the validation context (trusted CA), fetched over ADS. */
+  validationSecret?: string;
+}
+
+export interface EdsClusterInput {
+  name: string;
+  /** The ClusterLoadAssignment name; defaults to the cluster's name. */
+  serviceName?: string;
+  connectTimeoutMs?: number;
+  lbPolicy?: LbPolicy;
+  upstreamTls?: UpstreamTlsInput;
+  /** Raw Cluster fields (proto names): health_checks, outlier_detection, circuit_breakers... */
+  extra?: Record<string, unknown>;
+}
+
+function upstreamTlsSocket(tls: UpstreamTlsInput): Record<string, unknown> {
+  const common: Record<string, unknown> = {};
+  if (tls.certificateSecret) {
+    common.tls_certificate_sds_secret_configs = [
+      { name: tls.certificateSecret, sds_config: adsConfigSource() },
+    ];
+  }
+  if (tls.validationSecret) {
+    common.validation_context_sds_secret_config = {
+      name: tls.validationSecret,
+      sds_config: adsConfigSource(),
+    };
+  }
+  return {
+    name: FILTER_NAME.tlsTransportSocket,
+    typed_config: typedConfig(TYPE_URL.upstreamTlsContext, {
+      common_tls_context: common,
+      ...(tls.sni ? { sni: tls.sni } : {}),
+    }),
+  };
+}
+
+export function edsCluster(input: EdsClusterInput): Resource {
+  const cluster: Record<string, unknown> = {
+    name: input.name,
+    type: "EDS",
+    eds_cluster_config: { service_name: input.serviceName ?? input.name, eds_config: adsConfigSource() },
+    connect_timeout: duration(input.connectTimeoutMs ?? 5000),
+    lb_policy: input.lbPolicy ?? "ROUND_ROBIN",
+    ...(input.upstreamTls ? { transport_socket: upstreamTlsSocket(input.upstreamTls) } : {}),
+    ...input.extra,
+  };
+  return encodeResource(TYPE_URL.cluster, input.name, cluster);
+}
+
+/** Any Cluster given in proto object form; the name is read from it. */
+export function clusterFromObject(cluster: { name: string; [field: string]: unknown }): Resource {
+  return encodeResource(TYPE_URL.cluster, cluster.name, cluster);
+}

@@ -1,0 +1,65 @@
+// Listeners Catena emits: a hop's TCP listener whose filter chain ends in tcp_proxy.
+import { encodeResource, type Resource } from "../resource.js";
+import { FILTER_NAME, TYPE_URL } from "../type-urls.js";
+import { duration, socketAddress, type TypedConfig, typedConfig } from "./typed-config.js";
+
+export interface NetworkFilter {
+  name: string;
+  typedConfig: TypedConfig;
+}
+
+export function networkFilter(name: string, config: TypedConfig): NetworkFilter {
+  return { name, typedConfig: config };
+}
+
+export interface TcpProxyInput {
+  cluster: string;
+  statPrefix?: string;
+  idleTimeoutMs?: number;
+  /** Tunnel the TCP stream over HTTP/2 CONNECT to this authority (the VPN hop). */
+  tunnelingHostname?: string;
+}
+
+export function tcpProxyFilter(input: TcpProxyInput): NetworkFilter {
+  const fields: Record<string, unknown> = {
+    stat_prefix: input.statPrefix ?? input.cluster,
+    cluster: input.cluster,
+  };
+  if (input.idleTimeoutMs !== undefined) fields.idle_timeout = duration(input.idleTimeoutMs);
+  if (input.tunnelingHostname) fields.tunneling_config = { hostname: input.tunnelingHostname };
+  return networkFilter(FILTER_NAME.tcpProxy, typedConfig(TYPE_URL.tcpProxy, fields));
+}
+
+export interface TcpProxyListenerInput {
+  name: string;
+  address: string;
+  port: number;
+  /** Network filters that run before tcp_proxy, in order (rbac, local_ratelimit, connection_limit...). */
+  filters?: NetworkFilter[];
+  tcpProxy: TcpProxyInput;
+  /** Listener filters (e.g. envoy.filters.listener.proxy_protocol), as name + typed config. */
+  listenerFilters?: NetworkFilter[];
+  /** Raw Listener fields (proto names) merged over what the builder sets. */
+  extra?: Record<string, unknown>;
+}
+
+function filterObject(f: NetworkFilter): Record<string, unknown> {
+  return { name: f.name, typed_config: f.typedConfig };
+}
+
+export function tcpProxyListener(input: TcpProxyListenerInput): Resource {
+  const filters = [...(input.filters ?? []), tcpProxyFilter(input.tcpProxy)].map(filterObject);
+  const listener: Record<string, unknown> = {
+    name: input.name,
+    address: socketAddress(input.address, input.port),
+    filter_chains: [{ filters }],
+    ...(input.listenerFilters ? { listener_filters: input.listenerFilters.map(filterObject) } : {}),
+    ...input.extra,
+  };
+  return encodeResource(TYPE_URL.listener, input.name, listener);
+}
+
+/** Any Listener given in proto object form; the name is read from it. */
+export function listenerFromObject(listener: { name: string; [field: string]: unknown }): Resource {
+  return encodeResource(TYPE_URL.listener, listener.name, listener);
+}

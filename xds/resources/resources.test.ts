@@ -1,0 +1,177 @@
+import { describe, expect, it } from "vitest";
+import { decodeAny, type Resource } from "../resource.js";
+import { BUILTIN_RESOURCE_TYPES } from "../resource-types/builtin.js";
+import { TYPE_URL } from "../type-urls.js";
+import { apiListener } from "./api-listener.js";
+import { edsCluster } from "./cluster.js";
+import { clusterLoadAssignment } from "./cluster-load-assignment.js";
+import { tcpProxyListener } from "./listener.js";
+import { routeConfiguration } from "./route-configuration.js";
+import { tlsCertificateSecret } from "./secret.js";
+import { typedConfig, typedStruct } from "./typed-config.js";
+
+function roundTrip(r: Resource): Record<string, unknown> {
+  const any = decodeAny(r.any);
+  expect(any?.typeUrl).toBe(r.typeUrl);
+  const type = BUILTIN_RESOURCE_TYPES.get(r.typeUrl);
+  if (!type || !any) throw new Error("no type");
+  const decoded = type.decode(any.value);
+  if (!decoded.ok) throw new Error(JSON.stringify(decoded.errors));
+  expect(decoded.name).toBe(r.name);
+  return decoded.value;
+}
+
+const cases: { name: string; build: () => Resource; expect: Record<string, unknown> }[] = [
+  {
+    name: "tcp proxy listener keeps filter order and ends in tcp_proxy",
+    build: () =>
+      tcpProxyListener({
+        name: "hop-1",
+        address: "127.64.0.2",
+        port: 9000,
+        filters: [
+          {
+            name: "envoy.filters.network.connection_limit",
+            typedConfig: typedConfig(TYPE_URL.connectionLimit, {
+              stat_prefix: "cl",
+              max_connections: { value: 10 },
+            }),
+          },
+        ],
+        tcpProxy: { cluster: "next" },
+      }),
+    expect: {
+      name: "hop-1",
+      address: { socket_address: { address: "127.64.0.2", port_value: 9000 } },
+      filter_chains: [
+        {
+          filters: [
+            {
+              name: "envoy.filters.network.connection_limit",
+              typed_config: {
+                "@type": TYPE_URL.connectionLimit,
+                stat_prefix: "cl",
+                max_connections: { value: 10 },
+              },
+            },
+            {
+              name: "envoy.filters.network.tcp_proxy",
+              typed_config: { "@type": TYPE_URL.tcpProxy, stat_prefix: "next", cluster: "next" },
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: "eds cluster fetches its endpoints over ads",
+    build: () =>
+      edsCluster({
+        name: "web",
+        lbPolicy: "LEAST_REQUEST",
+        upstreamTls: { sni: "web", validationSecret: "ca" },
+      }),
+    expect: {
+      name: "web",
+      type: "EDS",
+      lb_policy: "LEAST_REQUEST",
+      eds_cluster_config: { service_name: "web", eds_config: { ads: {}, resource_api_version: "V3" } },
+    },
+  },
+  {
+    name: "cluster load assignment has a weighted locality",
+    build: () =>
+      clusterLoadAssignment({
+        clusterName: "web",
+        endpoints: [{ address: "10.0.0.1", port: 80, weight: 3 }],
+      }),
+    expect: {
+      cluster_name: "web",
+      endpoints: [
+        {
+          locality: {},
+          load_balancing_weight: { value: 1 },
+          lb_endpoints: [
+            {
+              endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } },
+              health_status: "HEALTHY",
+              load_balancing_weight: { value: 3 },
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: "api listener uses rds and the router filter",
+    build: () => apiListener({ name: "svc", routeConfigName: "svc-routes" }),
+    expect: {
+      name: "svc",
+      api_listener: {
+        api_listener: {
+          "@type": TYPE_URL.httpConnectionManager,
+          stat_prefix: "svc",
+          rds: { route_config_name: "svc-routes", config_source: { ads: {}, resource_api_version: "V3" } },
+          http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": TYPE_URL.router } }],
+        },
+      },
+    },
+  },
+  {
+    name: "route configuration routes a prefix to a cluster",
+    build: () =>
+      routeConfiguration({
+        name: "svc-routes",
+        virtualHosts: [{ name: "svc", domains: ["*"], routes: [{ cluster: "web" }] }],
+      }),
+    expect: {
+      name: "svc-routes",
+      virtual_hosts: [
+        { name: "svc", domains: ["*"], routes: [{ match: { prefix: "" }, route: { cluster: "web" } }] },
+      ],
+    },
+  },
+  {
+    name: "secret carries inline pem",
+    build: () => tlsCertificateSecret({ name: "cert", certificateChain: "CERT", privateKey: "KEY" }),
+    expect: {
+      name: "cert",
+      tls_certificate: {
+        certificate_chain: { inline_string: "CERT" },
+        private_key: { inline_string: "KEY" },
+      },
+    },
+  },
+];
+
+describe("resource builders", () => {
+  it.each(cases)("$name", ({ build, expect: want }) => {
+    expect(roundTrip(build())).toMatchObject(want);
+  });
+
+  it("encodes the same input to the same bytes", () => {
+    const a = edsCluster({ name: "web" });
+    const b = edsCluster({ name: "web" });
+    expect(Buffer.from(a.any).equals(Buffer.from(b.any))).toBe(true);
+  });
+
+  it("typed struct carries a plugin's type url and json", () => {
+    const l = tcpProxyListener({
+      name: "l",
+      address: "127.0.0.1",
+      port: 1,
+      filters: [
+        { name: "acme.filter", typedConfig: typedStruct("type.googleapis.com/acme.v1.Config", { limit: 3 }) },
+      ],
+      tcpProxy: { cluster: "c" },
+    });
+    const json = roundTrip(l) as {
+      filter_chains: { filters: { typed_config: Record<string, unknown> }[] }[];
+    };
+    expect(json.filter_chains[0]?.filters[0]?.typed_config).toMatchObject({
+      "@type": TYPE_URL.typedStruct,
+      type_url: "type.googleapis.com/acme.v1.Config",
+      value: { fields: { limit: { numberValue: 3 } } },
+    });
+  });
+});
