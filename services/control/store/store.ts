@@ -30,15 +30,21 @@ export interface Change {
   revision: number;
 }
 
-/** `app=web,tier!=db,env` style, already parsed. */
+/**
+ * `app=web,tier!=db,env,!legacy` style, already parsed. Every requirement must hold.
+ * As in Kubernetes, `notEquals` also matches objects that lack the label.
+ */
 export interface LabelSelector {
   equals?: Labels;
   notEquals?: Labels;
   exists?: string[];
+  notExists?: string[];
 }
 
 export interface StoreReader {
+  /** Reads see only durable commits. Returned objects are copies: mutating them does not touch the store. */
   get(kind: Kind, name: string): Promise<StoredResource | undefined>;
+  /** Sorted by kind, then name. */
   list(kind?: Kind, selector?: LabelSelector): Promise<StoredResource[]>;
   /** Revision of the last commit; 0 for an empty store. */
   revision(): number;
@@ -50,7 +56,11 @@ export interface WatchOptions {
   initial?: boolean;
 }
 
-/** An async iterator of changes; leaving the loop (or `close()`) unsubscribes. */
+/**
+ * An async iterator of changes; leaving the loop (or `close()`) unsubscribes. Implementations
+ * in this folder (QueuedWatch) also offer `closed: Promise<Error | undefined>`; a store watch
+ * that ends with an error (it fell behind, the store failed) makes the loop throw that error.
+ */
 export interface Watch<T> extends AsyncIterable<T> {
   close(): void;
 }
@@ -60,9 +70,13 @@ export interface Store extends StoreReader {
    * Applies all ops atomically and durably (all or nothing): when the promise resolves the change
    * survives a crash. Throws CatenaError Conflict (stale expectedVersion) or NotFound (delete of a
    * missing object, or expectedVersion on a missing object) and then changes nothing.
+   * Invalid: an op without kind or name, or two ops on the same object in one commit.
    */
   commit(ops: StoreOp[], options?: { dryRun?: boolean }): Promise<CommitResult>;
-  /** Replaces an object's status (server-written); does not bump generation. */
+  /**
+   * Replaces an object's status (server-written); bumps resourceVersion, not generation.
+   * A status deep-equal to the stored one writes nothing and returns the stored copy.
+   */
   setStatus(kind: Kind, name: string, status: ResourceStatus): Promise<StoredResource>;
   watch(options?: WatchOptions): Watch<Change>;
   close(): Promise<void>;
