@@ -39,6 +39,29 @@ async function withStore<T>(
   }
 }
 
+describe("options", () => {
+  it.each([
+    { name: "empty dataDir", options: { dataDir: "" }, field: "dataDir" },
+    {
+      name: "zero compactAfterBytes",
+      options: { dataDir: "x", compactAfterBytes: 0 },
+      field: "compactAfterBytes",
+    },
+    {
+      name: "fractional watchBufferLimit",
+      options: { dataDir: "x", watchBufferLimit: 1.5 },
+      field: "watchBufferLimit",
+    },
+  ])("bad options fail before touching the disk: $name", async ({ options, field }) => {
+    const err = await openEmbeddedStore(options).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isCatenaError(err, ErrorCode.Invalid)).toBe(true);
+    expect((err as { details: Array<{ path: string }> }).details[0]?.path).toBe(field);
+  });
+});
+
 describe("persistence", () => {
   it("state survives close and reopen, and revisions continue", async () => {
     const dataDir = await tempDir();

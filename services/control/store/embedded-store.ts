@@ -267,7 +267,9 @@ class EmbeddedFileStore implements EmbeddedStore {
   readonly dataDir: string;
   readonly #logger: StoreLogger;
   readonly #watchBufferLimit: number;
-  #compactAfterBytes: number;
+  readonly #compactAfterBytes: number;
+  /** Log size that triggers the next compaction (pushed out after a failed snapshot). */
+  #compactAt: number;
   readonly #lock: DataDirLock;
   readonly #log: FileHandle;
   #logBytes: number;
@@ -300,6 +302,7 @@ class EmbeddedFileStore implements EmbeddedStore {
     this.#logger = options.logger;
     this.#watchBufferLimit = options.watchBufferLimit;
     this.#compactAfterBytes = options.compactAfterBytes;
+    this.#compactAt = options.compactAfterBytes;
     this.#lock = lock;
     this.#log = log;
     this.#logBytes = logBytes;
@@ -547,7 +550,7 @@ class EmbeddedFileStore implements EmbeddedStore {
           this.#logBytes += bytes.length;
         }
         for (const commit of batch) this.#applyDurable(commit);
-        if (this.#logBytes > this.#compactAfterBytes) await this.#compact();
+        if (this.#logBytes > this.#compactAt) await this.#compact();
       }
     } finally {
       this.#writing = false;
@@ -596,7 +599,7 @@ class EmbeddedFileStore implements EmbeddedStore {
     } catch (err) {
       // The log still holds everything: keep going, and retry after as many bytes again.
       this.#logger.warn("store: snapshot failed, the log keeps growing", { error: String(err) });
-      this.#compactAfterBytes = this.#logBytes + this.#compactAfterBytes;
+      this.#compactAt = this.#logBytes + this.#compactAfterBytes;
       await unlink(tmpPath).catch(() => {});
       return;
     }
@@ -604,6 +607,7 @@ class EmbeddedFileStore implements EmbeddedStore {
       await this.#log.truncate(0);
       await this.#log.datasync();
       this.#logBytes = 0;
+      this.#compactAt = this.#compactAfterBytes;
     } catch (err) {
       this.#fail(err, []);
     }
