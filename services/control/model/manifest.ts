@@ -8,6 +8,7 @@ import {
   isSeq,
   LineCounter,
   parseAllDocuments,
+  visit,
   type YAMLMap,
   type Node as YamlNode,
 } from "yaml";
@@ -84,12 +85,12 @@ export function parseManifests(text: string): ParsedManifests {
       try {
         value = node.toJS(doc, { maxAliasCount: MAX_ALIAS_COUNT });
       } catch (err) {
-        // Too many aliases, or an alias to an anchor defined after it.
+        // Too many aliases, or an alias to an anchor not defined before it.
         errors.push({
           document: index,
           path: "",
           message: (err as Error).message,
-          ...rangeStart(node, position),
+          ...rangeStart(unresolvedAlias(doc, node) ?? node, position),
         });
         continue;
       }
@@ -126,6 +127,18 @@ function rangeStart(node: YamlNode, position: (offset: number) => SourcePosition
 }
 
 type NodeLike = YamlNode | null | undefined;
+
+function unresolvedAlias(doc: Document, node: YamlNode): YamlNode | undefined {
+  let found: YamlNode | undefined;
+  visit(node, {
+    Alias(_, alias) {
+      if (alias.resolve(doc) !== undefined) return undefined;
+      found = alias;
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
 
 function deref(doc: Document, node: NodeLike): NodeLike {
   return isAlias(node) ? (node.resolve(doc) as NodeLike) : node;
@@ -199,15 +212,16 @@ function locateIn(
 }
 
 /**
- * Adds line and column to an error about this document: at the key for an unknown field (the
- * value may be anything), else at the value, or the nearest ancestor of a missing field.
+ * Adds line and column to an error about this document: at the key for an unknown field or a bad
+ * key (the value may be anything), else at the value, or the nearest ancestor of a missing field.
  */
 export function locateDetail<D extends { path: string; message: string; line?: number }>(
   document: ManifestDocument,
   detail: D,
 ): D & Partial<SourcePosition> {
   if (detail.line !== undefined) return detail;
-  const at = detail.message.startsWith("unknown field") ? "key" : "value";
+  const aboutKey = detail.message.startsWith("unknown field") || detail.message.startsWith("invalid key");
+  const at = aboutKey ? "key" : "value";
   const position = document.locate(detail.path, at);
   return position ? { ...detail, ...position } : detail;
 }
