@@ -47,7 +47,11 @@ export async function startTestControl(options: { natsUrl?: string; root?: strin
 }
 
 /** POST a body to the API; JSON unless a string is given (sent as YAML). */
-export async function post(url: string, path: string, body: unknown): Promise<{ status: number; body: unknown }> {
+export async function post(
+  url: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: unknown }> {
   const isText = typeof body === "string";
   const res = await fetch(new URL(path, url), {
     method: "POST",
@@ -60,4 +64,15 @@ export async function post(url: string, path: string, body: unknown): Promise<{ 
 export async function getJson(url: string, path: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(new URL(path, url));
   return { status: res.status, body: await res.json() };
+}
+
+/** Waits until the status reconciler has caught up with every object (so the revision rests). */
+export async function settled(control: TestControl, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const all = await control.server.store.list();
+    if (all.every((o) => o.status?.observedGeneration === o.metadata.generation)) return;
+    if (Date.now() > deadline) throw new Error("status reconciler did not settle");
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -1,7 +1,5 @@
 // catena control and catena up: run the control server in the foreground until a signal.
 import { DEFAULTS, readEnvironment } from "../../control/environment.js";
-import { createLogger } from "../../control/logger.js";
-import { startControlServer } from "../../control/server.js";
 import type { CliContext } from "../context.js";
 
 export interface ServerFlags {
@@ -15,6 +13,9 @@ export async function controlCommand(
   flags: ServerFlags,
   mode: "control" | "up",
 ): Promise<void> {
+  // Loaded here, not at the top: `catena get` and friends should not pay for the server's imports.
+  const { createLogger } = await import("../../control/logger.js");
+  const { startControlServer } = await import("../../control/server.js");
   const env = readEnvironment();
   const logger = createLogger({ name: "catena-control" });
   const started = Date.now();

@@ -1,5 +1,5 @@
 // The control server's HTTP API: /v1 objects, apply and delete, events (SSE), health and metrics.
-import Fastify, { type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import type { Logger } from "pino";
 import { CatenaError, ErrorCode, isCatenaError } from "../errors.js";
 import type { CloudEvent } from "../events/types.js";
@@ -37,7 +37,12 @@ export interface ApiDeps {
 }
 
 export function buildApi(deps: ApiDeps) {
-  const app = Fastify({ loggerInstance: deps.logger, bodyLimit: BODY_LIMIT, disableRequestLogging: true });
+  // Per-request log lines would dominate the log at apply rates; metrics count requests instead.
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_LIMIT,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   const { store, applier } = deps;
 
   const requests = deps.metrics.meter.createCounter("catena_api_requests", {
