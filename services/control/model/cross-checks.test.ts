@@ -7,7 +7,9 @@ import {
   indexResources,
   referencesOf,
 } from "./cross-checks.js";
+import { locateDetail, parseManifests } from "./manifest.js";
 import type { Kind, Resource } from "./resource.js";
+import { validateManifests } from "./validate-manifests.js";
 
 function obj(kind: Kind, name: string, spec: Record<string, unknown>): Resource {
   return { apiVersion: "catena.dev/v1alpha1", kind, metadata: { name }, spec };
@@ -387,6 +389,44 @@ describe("referencesOf", () => {
       // vpn-b's own config supplies the peer; waf is third-party, so its `peer` means nothing to us.
       { kind: "ServiceFunction", name: "vpn-a", path: "spec.hops[0].config.peer" },
       { kind: "ServiceFunction", name: "waf", path: "spec.hops[1].function" },
+    ]);
+  });
+});
+
+describe("cross-check errors located in the source", () => {
+  it("points at the hop's function and at the config field in YAML", () => {
+    const text = [
+      "apiVersion: catena.dev/v1alpha1",
+      "kind: ServiceChain",
+      "metadata: {name: web-edge}",
+      "spec:",
+      "  service: web",
+      "  ingress: {port: 8080}",
+      "  hops:",
+      "    - function: edge-fw",
+      "      config: {defaultAction: maybe}",
+      "    - function: edge-qoss",
+    ].join("\n");
+    const { resources, errors } = validateManifests(text);
+    expect(errors).toEqual([]);
+    const { get, list } = indexResources(store);
+    const documents = parseManifests(text).documents;
+    const located = checkReferences(resources, get, list).map((d) =>
+      locateDetail(documents[d.document!]!, d),
+    );
+    expect(located).toEqual([
+      expect.objectContaining({
+        path: "spec.hops[1].function",
+        message: 'ServiceFunction "edge-qoss" does not exist',
+        line: 10,
+        column: 17,
+      }),
+      expect.objectContaining({
+        path: "spec.hops[0].config.defaultAction",
+        message: "must be one of: allow, deny",
+        line: 9,
+        column: 31,
+      }),
     ]);
   });
 });
