@@ -6,6 +6,8 @@ import { Deque } from "./deque.js";
 export interface BoundedWatch<T> extends Watch<T> {
   /** Items dropped because the consumer fell behind. */
   readonly dropped: number;
+  /** Closed by the consumer, or ended by the producer. */
+  readonly closed: boolean;
 }
 
 export class Channel<T> implements BoundedWatch<T> {

@@ -13,6 +13,7 @@ export { createMemoryBus, type MemoryBus } from "./memory-bus.js";
 export {
   createNatsBus,
   type NatsBus,
+  type NatsBusCounters,
   type NatsBusInit,
   type NatsBusOptions,
   natsBusOptions,

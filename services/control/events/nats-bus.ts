@@ -116,6 +116,19 @@ export interface NatsBus extends EventBus {
   readonly streamName: string;
   /** Resolves once connected with the stream in place; rejects CATENA_UNAVAILABLE after timeoutMs. */
   ready(timeoutMs?: number): Promise<void>;
+  counters(): NatsBusCounters;
+}
+
+export interface NatsBusCounters {
+  /** PUBs written, first sends and resends. */
+  sent: number;
+  /** Sends of a message that had been sent before (after a reconnect, timeout or retryable error). */
+  resent: number;
+  acked: number;
+  /** Acks saying the stream already had the msgID: a resend the duplicate window dropped. */
+  duplicates: number;
+  /** Rounds of sending started: the first, then one per recovery. */
+  rounds: number;
 }
 
 /** Returns at once and connects in the background: publishes wait until NATS answers. */
@@ -140,6 +153,7 @@ interface Entry {
 interface AckBody {
   stream?: string;
   seq?: number;
+  duplicate?: boolean;
   error?: { code?: number; err_code?: number; description?: string };
 }
 
@@ -153,6 +167,7 @@ class NatsBusImpl implements NatsBus {
   readonly #o: NatsBusOptions;
   readonly #log: EventsLogger;
   readonly #servers: string;
+  readonly #subjectPrefix: string;
   /** Acks arrive on `<inbox>.<seq>`; the prefix is fixed for the bus's life (subscriptions survive reconnects). */
   readonly #ackPrefix = `${createInbox()}.`;
 
@@ -177,6 +192,7 @@ class NatsBusImpl implements NatsBus {
   /** Bumped on every state change so that stale async continuations stand down. */
   #generation = 0;
   #failures = 0;
+  readonly #counters: NatsBusCounters = { sent: 0, resent: 0, acked: 0, duplicates: 0, rounds: 0 };
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #ackTimer: NodeJS.Timeout;
   #closed = false;
@@ -187,6 +203,7 @@ class NatsBusImpl implements NatsBus {
     this.#o = o;
     this.#log = o.logger;
     this.streamName = streamName(o.root);
+    this.#subjectPrefix = `${o.root}.events.`;
     this.#servers = Array.isArray(o.servers) ? o.servers.join(",") : o.servers;
     this.#ackTimer = setInterval(
       () => this.#checkAckTimeout(),
@@ -194,6 +211,10 @@ class NatsBusImpl implements NatsBus {
     );
     this.#ackTimer.unref();
     void this.#start();
+  }
+
+  counters(): NatsBusCounters {
+    return { ...this.#counters };
   }
 
   status(): BusStatus {
@@ -238,6 +259,14 @@ class NatsBusImpl implements NatsBus {
     msgId: string,
   ): Promise<void> {
     if (this.#closed) return Promise.reject(new CatenaError(ErrorCode.Closed, "event bus is closed"));
+    // Outside the stream's subjects a publish would wait for a stream that never comes, holding up the rest.
+    if (!subject.startsWith(this.#subjectPrefix)) {
+      return Promise.reject(
+        new CatenaError(ErrorCode.Invalid, `subject ${subject} is outside ${this.#subjectPrefix}>`, [
+          { path: "subject", message: `must start with ${this.#subjectPrefix}` },
+        ]),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       const entry: Entry = {
         seq: this.#nextSeq++,
@@ -368,6 +397,7 @@ class NatsBusImpl implements NatsBus {
         if (key === undefined) return; // not connected now: the next reconnect activates again
         this.#roundKey = key;
         this.#sendIdx = 0;
+        this.#counters.rounds++;
         this.#setReady(true, nc.getServer());
         this.#pump();
         return;
@@ -487,6 +517,8 @@ class NatsBusImpl implements NatsBus {
     const h = natsHeaders();
     for (const key in entry.headers) h.set(key, entry.headers[key] as string);
     h.set("Nats-Msg-Id", entry.msgId);
+    this.#counters.sent++;
+    if (entry.sentAt !== 0) this.#counters.resent++;
     entry.sentAt = Date.now();
     try {
       nc.publish(entry.subject, entry.payload, { reply: this.#ackPrefix + entry.seq, headers: h });
@@ -522,6 +554,8 @@ class NatsBusImpl implements NatsBus {
     }
     entry.done = true;
     this.#failures = 0;
+    this.#counters.acked++;
+    if (body.duplicate === true) this.#counters.duplicates++;
     entry.resolve();
     this.#advance();
   }
