@@ -71,3 +71,13 @@ export function findMessageType(fullName: string): protobuf.Type | undefined {
     return undefined;
   }
 }
+
+/**
+ * A strict reader: protobufjs's Buffer reader silently truncates a string that runs past the end,
+ * so bytes go through the plain reader, which rejects them.
+ */
+export function strictReader(data: Uint8Array): protobuf.Reader {
+  return new protobuf.Reader(
+    Buffer.isBuffer(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data,
+  );
+}

@@ -2,7 +2,7 @@
 
 import protobuf from "protobufjs";
 import { XDS_ERR, XdsError } from "./errors.js";
-import { findMessageType } from "./protos.js";
+import { findMessageType, strictReader } from "./protos.js";
 import { messageNameOf } from "./type-urls.js";
 
 export interface Resource {
@@ -20,7 +20,7 @@ export function encodeAny(typeUrl: string, value: Uint8Array): Uint8Array {
 /** Reads an encoded Any back; undefined when the bytes are not one. Never throws. */
 export function decodeAny(bytes: Uint8Array): { typeUrl: string; value: Uint8Array } | undefined {
   try {
-    const r = protobuf.Reader.create(bytes);
+    const r = strictReader(bytes);
     let typeUrl = "";
     let value: Uint8Array = new Uint8Array(0);
     while (r.pos < r.len) {

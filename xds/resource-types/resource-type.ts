@@ -1,5 +1,5 @@
 // How a client turns one resource's bytes into a value: decode, name, validate. Never throws.
-import { messageType } from "../protos.js";
+import { messageType, strictReader } from "../protos.js";
 import { messageNameOf } from "../type-urls.js";
 import type { FieldError, Validated } from "../validated.js";
 import { isProtoObject, type ProtoObject, str } from "../wire/proto-object.js";
@@ -25,7 +25,7 @@ export const TO_JSON_OPTIONS = { json: true, enums: String, longs: Number, defau
 export function decodeMessageJson(typeUrl: string, value: Uint8Array): Validated<ProtoJson> {
   try {
     const type = messageType(messageNameOf(typeUrl));
-    const json: unknown = type.toObject(type.decode(value), TO_JSON_OPTIONS);
+    const json: unknown = type.toObject(type.decode(strictReader(value)), TO_JSON_OPTIONS);
     if (!isProtoObject(json)) return { ok: false, errors: [{ path: "", message: "not a message" }] };
     return { ok: true, value: json };
   } catch (e) {

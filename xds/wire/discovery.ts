@@ -2,7 +2,7 @@
 // already encoded by the cache, so a resource's bytes are produced once whatever the stream count.
 import protobuf from "protobufjs";
 import { type Node, nodeFromProto, nodeToProto } from "../node.js";
-import { messageType } from "../protos.js";
+import { messageType, strictReader } from "../protos.js";
 import { bytes, isProtoObject, num, obj, objs, type ProtoObject, str, strMap, strs } from "./proto-object.js";
 
 export interface RpcStatus {
@@ -65,7 +65,7 @@ const OBJECT_OPTIONS = { longs: Number, enums: Number, defaults: false } as cons
 function decodeWith<T>(typeName: string, data: Uint8Array, read: (o: ProtoObject) => T): WireDecoded<T> {
   try {
     const type = messageType(typeName);
-    const o: unknown = type.toObject(type.decode(data), OBJECT_OPTIONS);
+    const o: unknown = type.toObject(type.decode(strictReader(data)), OBJECT_OPTIONS);
     if (!isProtoObject(o)) return { ok: false, error: `${typeName}: not a message` };
     return { ok: true, value: read(o) };
   } catch (e) {
