@@ -56,6 +56,8 @@ async function main(): Promise<void> {
   const server = spawn(
     process.execPath,
     [
+      // BENCH_PROFILE=DIR writes a CPU profile of the control server there.
+      ...(process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
       "--import",
       "tsx",
       MAIN,

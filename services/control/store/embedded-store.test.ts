@@ -275,15 +275,17 @@ describe("setStatus", () => {
 });
 
 describe("isolation of returned objects", () => {
-  it("mutating a returned object or the input does not change the store", async () => {
+  it("returned objects are frozen: mutating one throws, and mutating the input does not change the store", async () => {
     const input = workload("web", { ports: [80] }, { app: "web" });
     const { results } = await store.commit([put(input)]);
     (input.spec.ports as number[]).push(1);
-    (results[0]?.object.spec.ports as number[] | undefined)?.push(2);
+    expect(() => (results[0]?.object.spec.ports as number[]).push(2)).toThrow(TypeError);
     const got = await store.get("Workload", "web");
-    (got?.spec.ports as number[] | undefined)?.push(3);
+    expect(() => (got?.spec.ports as number[]).push(3)).toThrow(TypeError);
     const [listed] = await store.list();
-    if (listed?.metadata.labels) listed.metadata.labels.app = "changed";
+    expect(() => {
+      if (listed?.metadata.labels) listed.metadata.labels.app = "changed";
+    }).toThrow(TypeError);
     expect(await store.get("Workload", "web")).toMatchObject({
       spec: { ports: [80] },
       metadata: { labels: { app: "web" } },

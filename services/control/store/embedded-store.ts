@@ -319,7 +319,7 @@ class EmbeddedFileStore implements EmbeddedStore {
   async get(kind: Kind, name: string): Promise<StoredResource | undefined> {
     this.#checkOpen();
     const object = this.#objects.get(objectKey(kind, name));
-    return object && structuredClone(object);
+    return object;
   }
 
   async list(kind?: Kind, selector?: LabelSelector): Promise<StoredResource[]> {
@@ -330,7 +330,7 @@ class EmbeddedFileStore implements EmbeddedStore {
       if (selector && !matchesSelector(object.metadata.labels, selector)) continue;
       found.push(object);
     }
-    return found.sort(compareObjects).map((object) => structuredClone(object));
+    return found.sort(compareObjects);
   }
 
   // Everything up to the first await runs synchronously, so commits are validated and ordered
@@ -385,18 +385,18 @@ class EmbeddedFileStore implements EmbeddedStore {
       }
     });
 
-    const copies = results.map((r) => ({ action: r.action, object: structuredClone(r.object) }));
+    const outcome = results.map((r) => ({ action: r.action, object: r.object }));
     if (options.dryRun) {
-      return { revision: writes.length > 0 ? revision : this.#headRevision, results: copies };
+      return { revision: writes.length > 0 ? revision : this.#headRevision, results: outcome };
     }
     if (writes.length === 0) {
       // Nothing to write, but the caller may have seen pending commits: answer once they are durable.
       const at = this.#headRevision;
       await this.#enqueue(0, writes, changes);
-      return { revision: at, results: copies };
+      return { revision: at, results: outcome };
     }
     await this.#enqueue(revision, writes, changes);
-    return { revision, results: copies };
+    return { revision, results: outcome };
   }
 
   async setStatus(kind: Kind, name: string, status: ResourceStatus): Promise<StoredResource> {
@@ -409,14 +409,14 @@ class EmbeddedFileStore implements EmbeddedStore {
     const next = planStatus(current, status, revision);
     if (!next) {
       await this.#enqueue(0, [], []);
-      return structuredClone(current);
+      return current;
     }
     await this.#enqueue(
       revision,
       [{ key, value: next }],
       [{ type: "status", object: next, previous: current, revision }],
     );
-    return structuredClone(next);
+    return next;
   }
 
   watch(options: WatchOptions = {}): QueuedWatch<Change> {
@@ -441,7 +441,7 @@ class EmbeddedFileStore implements EmbeddedStore {
     };
     this.#subscriptions.add(subscription);
     for (const object of initial) {
-      subscription.watch.push({ type: "created", object: structuredClone(object), revision: this.#revision });
+      subscription.watch.push({ type: "created", object, revision: this.#revision });
     }
     return subscription.watch;
   }
@@ -574,7 +574,7 @@ class EmbeddedFileStore implements EmbeddedStore {
   #publish(change: Change): void {
     for (const { kinds, watch } of this.#subscriptions) {
       if (kinds && !kinds.has(change.object.kind)) continue;
-      watch.push(structuredClone(change));
+      watch.push(change);
     }
   }
 

@@ -152,12 +152,14 @@ describe("store watch", () => {
     watch.close();
   });
 
-  it("changes are copies: a consumer mutating one does not affect the store or other watchers", async () => {
+  it("changes are frozen: a consumer cannot mutate what the store and other watchers share", async () => {
     const w1 = store.watch();
     const w2 = store.watch();
     await store.commit([put("a", { v: 1 })]);
     const [c1] = await take(w1, 1);
-    if (c1) c1.object.spec.v = 99;
+    expect(() => {
+      if (c1) c1.object.spec.v = 99;
+    }).toThrow(TypeError);
     const [c2] = await take(w2, 1);
     expect(c2?.object.spec).toEqual({ v: 1 });
     expect((await store.get("Workload", "a"))?.spec).toEqual({ v: 1 });
