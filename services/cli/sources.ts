@@ -3,7 +3,12 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorDetail } from "../control/errors.js";
-import { formatErrorDetail, type ManifestDocument, parseManifests } from "../control/model/index.js";
+import {
+  formatErrorDetail,
+  locateDetail,
+  type ManifestDocument,
+  parseManifests,
+} from "../control/model/index.js";
 
 export interface SourcedDocument {
   file: string;
@@ -48,8 +53,7 @@ export async function readSources(paths: readonly string[], stdin: () => Promise
 export function formatSourced(detail: ErrorDetail, sources: readonly SourcedDocument[]): string {
   const origin = detail.document === undefined ? undefined : sources[detail.document];
   if (!origin) return formatErrorDetail(detail);
-  const at = detail.line === undefined ? origin.document.locate(detail.path) : undefined;
-  return formatErrorDetail({ ...detail, ...(at ?? {}) }, origin.file);
+  return formatErrorDetail(locateDetail(origin.document, detail), origin.file);
 }
 
 export async function readStdin(): Promise<string> {

@@ -1,8 +1,8 @@
 // Apply and delete as the API performs them: validate every document, check references against
 // the store plus the request itself, then commit all or nothing.
 import { CatenaError, ErrorCode, type ErrorDetail } from "../errors.js";
-import { checkDeletes, checkReferences, validateResource } from "../model/index.js";
-import type { Kind, Resource, StoredResource } from "../model/resource.js";
+import { checkDeletes, checkReferences, indexResources, validateResource } from "../model/index.js";
+import type { Kind, Resource } from "../model/resource.js";
 import { objectKey } from "../model/resource.js";
 import type { CommitResult, Store } from "../store/store.js";
 import { Mutex } from "./mutex.js";
@@ -20,11 +20,6 @@ export interface Applier {
 export function createApplier(store: Store): Applier {
   const mutex = new Mutex();
 
-  async function snapshot(): Promise<Map<string, StoredResource>> {
-    const all = await store.list();
-    return new Map(all.map((o) => [objectKey(o.kind, o.metadata.name), o]));
-  }
-
   return {
     apply: (documents, options = {}) =>
       mutex.run(async () => {
@@ -40,9 +35,8 @@ export function createApplier(store: Store): Applier {
           for (const e of result.errors) details.push({ document: index, kind, name, ...e });
         });
         if (documents.length === 0) details.push({ path: "", message: "the request holds no documents" });
-        const current = await snapshot();
-        for (const d of checkReferences(batch, (kind, name) => current.get(objectKey(kind, name))))
-          details.push(d);
+        const current = indexResources(await store.list());
+        for (const d of checkReferences(batch, current.get, current.list)) details.push(d);
         if (details.length > 0) throw invalid(details);
         return store.commit(
           batch.map(({ resource }) => ({
@@ -58,9 +52,8 @@ export function createApplier(store: Store): Applier {
 
     remove: (refs, options = {}) =>
       mutex.run(async () => {
-        const current = await snapshot();
         const deleting = new Set(refs.map((r) => objectKey(r.kind, r.name)));
-        const remaining = [...current.values()].filter(
+        const remaining = (await store.list()).filter(
           (o) => !deleting.has(objectKey(o.kind, o.metadata.name)),
         );
         const details = checkDeletes(

@@ -1,12 +1,12 @@
 // Turns a request body into manifest documents. YAML and JSON text are parsed here, so errors
 // carry line and column; an already-parsed JSON body carries document indices and paths.
 import { CatenaError, ErrorCode, type ErrorDetail } from "../errors.js";
-import { type ManifestDocument, parseManifests } from "../model/index.js";
+import { locateDetail, type ManifestDocument, parseManifests } from "../model/index.js";
 
 export interface RequestDocuments {
   values: unknown[];
-  /** Present when the body was text: maps a document's field path to its position. */
-  locate?: (document: number, path: string) => { line: number; column: number } | undefined;
+  /** Present when the body was text: the parsed documents, which know their positions. */
+  sources?: ManifestDocument[];
 }
 
 export function documentsFromBody(body: unknown): RequestDocuments {
@@ -15,11 +15,7 @@ export function documentsFromBody(body: unknown): RequestDocuments {
     if (parsed.errors.length > 0) {
       throw new CatenaError(ErrorCode.Invalid, "the manifest does not parse", parsed.errors);
     }
-    const docs: ManifestDocument[] = parsed.documents;
-    return {
-      values: docs.map((d) => d.value),
-      locate: (document, path) => docs[document]?.locate(path),
-    };
+    return { values: parsed.documents.map((d) => d.value), sources: parsed.documents };
   }
   if (Array.isArray(body)) return { values: body };
   if (typeof body === "object" && body !== null) {
@@ -42,11 +38,10 @@ export function documentsFromBody(body: unknown): RequestDocuments {
 
 /** Adds line and column to details of a request whose source text the server parsed. */
 export function locateDetails(details: ErrorDetail[], docs: RequestDocuments): ErrorDetail[] {
-  const { locate } = docs;
-  if (!locate) return details;
+  const { sources } = docs;
+  if (!sources) return details;
   return details.map((d) => {
-    if (d.document === undefined || d.line !== undefined) return d;
-    const at = locate(d.document, d.path);
-    return at ? { ...d, line: at.line, column: at.column } : d;
+    const source = d.document === undefined ? undefined : sources[d.document];
+    return source ? locateDetail(source, d) : d;
   });
 }

@@ -145,19 +145,37 @@ export function checkReferences(
   }
   const get: ResourceLookup = (kind, name) =>
     inBatch.get(objectKey(kind, name))?.resource ?? lookup(kind, name);
+  // Every object of a kind, store and request merged; computed once per kind and call.
+  const allByKind = new Map<Kind, Resource[]>();
   const all = (kind: Kind): Resource[] => {
-    const byName = new Map<string, Resource>();
-    for (const r of list?.(kind) ?? []) byName.set(r.metadata.name, r);
-    for (const { resource } of inBatch.values())
-      if (resource.kind === kind) byName.set(resource.metadata.name, resource);
-    return [...byName.values()];
+    let found = allByKind.get(kind);
+    if (!found) {
+      const byName = new Map<string, Resource>();
+      for (const r of list?.(kind) ?? []) byName.set(r.metadata.name, r);
+      for (const { resource } of inBatch.values())
+        if (resource.kind === kind) byName.set(resource.metadata.name, resource);
+      found = [...byName.values()];
+      allByKind.set(kind, found);
+    }
+    return found;
   };
   // Checks across pairs report on the request's object, and once per pair within the request.
+  const position = new Map(batch.map((e, i) => [e, i]));
   const order = (r: Resource) => {
     const e = inBatch.get(objectKey(r.kind, r.metadata.name));
-    return e && e.resource === r ? batch.indexOf(e) : -1;
+    return e && e.resource === r ? (position.get(e) ?? -1) : -1;
   };
-  const reportsAgainst = (entry: BatchEntry, other: Resource) => order(other) < batch.indexOf(entry);
+  const reportsAgainst = (entry: BatchEntry, other: Resource) => order(other) < (position.get(entry) ?? -1);
+
+  // Parsed once per call: the overlap check compares each new Network with all of them.
+  let parsedNetworks: { network: Resource; cidr: Cidr; order: number }[] | undefined;
+  const networkCidrs = () => {
+    parsedNetworks ??= all("Network").flatMap((network) => {
+      const parsed = parseCidr(String(specOf(network).cidr));
+      return parsed.ok ? [{ network, cidr: parsed.value, order: order(network) }] : [];
+    });
+    return parsedNetworks;
+  };
 
   const networkCidr = (name: unknown): { network: Resource; cidr: Cidr | undefined } | undefined => {
     const network = typeof name === "string" ? get("Network", name) : undefined;
@@ -268,14 +286,14 @@ export function checkReferences(
       case "Network": {
         const parsed = parseCidr(String(spec.cidr));
         if (!parsed.ok) break;
-        for (const other of all("Network")) {
-          if (other.metadata.name === resource.metadata.name || !reportsAgainst(entry, other)) continue;
-          const theirs = parseCidr(String(specOf(other).cidr));
-          if (theirs.ok && cidrsOverlap(parsed.value, theirs.value)) {
+        const mine = position.get(entry) ?? -1;
+        for (const { network: other, cidr: theirs, order: theirOrder } of networkCidrs()) {
+          if (theirOrder >= mine || other.metadata.name === resource.metadata.name) continue;
+          if (cidrsOverlap(parsed.value, theirs)) {
             report(
               entry,
               ["spec", "cidr"],
-              `${formatCidr(parsed.value)} overlaps Network "${other.metadata.name}" (${formatCidr(theirs.value)})`,
+              `${formatCidr(parsed.value)} overlaps Network "${other.metadata.name}" (${formatCidr(theirs)})`,
             );
           }
         }

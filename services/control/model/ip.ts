@@ -110,7 +110,24 @@ function hostMask(family: IpFamily, prefix: number): bigint {
 }
 
 /** Parses `10.0.0.0/16` or `fd00::/64`. Host bits set is an error: the user likely mistyped. */
+/**
+ * Parsed CIDRs by text. Cross-checks compare a new Network against every stored one on each
+ * apply; parsing them all again each time dominated apply latency. Results are immutable.
+ */
+const cidrCache = new Map<string, Parsed<Cidr>>();
+const CIDR_CACHE_LIMIT = 50_000;
+
 export function parseCidr(text: string): Parsed<Cidr> {
+  let parsed = cidrCache.get(text);
+  if (parsed === undefined) {
+    if (cidrCache.size >= CIDR_CACHE_LIMIT) cidrCache.clear();
+    parsed = parseCidrText(text);
+    cidrCache.set(text, parsed);
+  }
+  return parsed;
+}
+
+function parseCidrText(text: string): Parsed<Cidr> {
   const slash = text.indexOf("/");
   if (slash < 0) {
     return { ok: false, message: `"${text}" is not a CIDR (expected address/prefix, such as 10.0.0.0/16)` };
