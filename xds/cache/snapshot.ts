@@ -16,6 +16,11 @@ function hash(data: Uint8Array | string): string {
   return createHash("sha256").update(data).digest("hex").slice(0, VERSION_LENGTH);
 }
 
+/** The version of an encoded Any: what servers send and clients compare, in both variants. */
+export function contentVersion(any: Uint8Array): string {
+  return hash(any);
+}
+
 /** A resource with its version (a hash of its encoded Any); encodings are computed once and shared. */
 export class VersionedResource implements Resource {
   readonly typeUrl: string;
