@@ -202,6 +202,23 @@ describe("Delta", () => {
     });
   });
 
+  it("undecodable bytes end the stream with INVALID_ARGUMENT; another stream keeps working", async () => {
+    ts.cache.setSnapshot(node.id, Snapshot.from([cluster("a")]));
+    const good = deltaStream(client);
+    good.send(dreq({ node, typeUrl: TYPE_URL.cluster }));
+    const r = await good.next();
+    const bad = deltaStream(client);
+    bad.sendRaw(Buffer.from([0x12, 0x09, 0x41]));
+    expect(await bad.ended).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/cannot decode envoy.service.discovery.v3.DeltaDiscoveryRequest/),
+    });
+    good.send(dreq({ typeUrl: TYPE_URL.cluster, responseNonce: r.nonce }));
+    ts.cache.setSnapshot(node.id, Snapshot.from([cluster("a"), cluster("b")]));
+    expect(names(await good.next())).toEqual(["b"]);
+    good.close();
+  });
+
   it("unknown type URL ends the stream with INVALID_ARGUMENT", async () => {
     const s = deltaStream(client);
     s.send(dreq({ node, typeUrl: "type.googleapis.com/acme.Nope" }));

@@ -250,6 +250,7 @@ export class AdsClient {
     }
     for (const sub of [...this.#subs.values()].sort((a, b) => comparePushOrder(a.typeUrl, b.typeUrl))) {
       sub.nonce = "";
+      sub.sotwTold = false;
       sub.toldWildcard = false;
       sub.toldNames = new Set();
       if (sub.watched) this.#resubscribe(sub, true);
@@ -309,8 +310,11 @@ export class AdsClient {
       );
       return;
     }
-    // SotW always uses the explicit "*", so an empty list can only mean "nothing".
+    // SotW always uses the explicit "*", so an empty list can only mean "nothing"; but on a type's
+    // first request it would read as the legacy wildcard, so nothing is sent then.
     const resourceNames = wildcard ? ["*", ...names] : [...names];
+    if (resourceNames.length === 0 && !sub.sotwTold) return;
+    sub.sotwTold = true;
     stream.call.write(
       this.#withNode<DiscoveryRequest>({
         typeUrl: sub.typeUrl,

@@ -23,6 +23,8 @@ export class TypeSubscription<T> {
   /** SotW: the last version accepted, and the nonce of the last response on this stream. */
   sotwVersion = "";
   nonce = "";
+  /** SotW: whether this stream has had a request for the type (a first empty list means wildcard). */
+  sotwTold = false;
   /** Delta: the subscription the server has been told of on this stream. */
   toldWildcard = false;
   toldNames = new Set<string>();

@@ -175,3 +175,27 @@ describe("resource builders", () => {
     });
   });
 });
+
+describe("unpackTypedStruct", () => {
+  it("gives back the plugin's type url and json", async () => {
+    const { unpackTypedStruct } = await import("../resource-types/typed-struct.js");
+    const l = tcpProxyListener({
+      name: "l",
+      address: "127.0.0.1",
+      port: 1,
+      filters: [
+        {
+          name: "acme.filter",
+          typedConfig: typedStruct("type.googleapis.com/acme.v1.Config", { limit: 3, tags: ["x"] }),
+        },
+      ],
+      tcpProxy: { cluster: "c" },
+    });
+    const json = roundTrip(l) as { filter_chains: { filters: { typed_config: unknown }[] }[] };
+    expect(unpackTypedStruct(json.filter_chains[0]?.filters[0]?.typed_config)).toEqual({
+      typeUrl: "type.googleapis.com/acme.v1.Config",
+      value: { limit: 3, tags: ["x"] },
+    });
+    expect(unpackTypedStruct(json.filter_chains[0]?.filters[1]?.typed_config)).toBeUndefined();
+  });
+});
