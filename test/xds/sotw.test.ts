@@ -328,6 +328,26 @@ describe("SotW", () => {
     s2.close();
   });
 
+  it("nodes mapped to one key share its snapshot", async () => {
+    await ts.close();
+    ts = await startTestServer({ cache: { nodeKey: (n) => n.cluster } });
+    client.close();
+    client = xdsClient(ts.port);
+    ts.cache.setSnapshot("fw", Snapshot.from([cluster("shared")]));
+    const s1 = sotwStream(client);
+    const s2 = sotwStream(client);
+    s1.send(req({ node, typeUrl: TYPE_URL.cluster }));
+    s2.send(req({ node: node2, typeUrl: TYPE_URL.cluster }));
+    const [r1, r2] = [await s1.next(), await s2.next()];
+    expect(namesOf(r1.resources)).toEqual(["shared"]);
+    expect(r2.versionInfo).toBe(r1.versionInfo);
+    expect(Buffer.from(r2.resources[0]?.value ?? []).equals(Buffer.from(r1.resources[0]?.value ?? []))).toBe(
+      true,
+    );
+    s1.close();
+    s2.close();
+  });
+
   it("per-type services answer their own type", async () => {
     ts.cache.setSnapshot(node.id, Snapshot.from([cluster("a"), listener("l", "a")]));
     for (const svc of TYPED_SERVICES.filter(
