@@ -170,6 +170,15 @@ describe.each(["delta", "sotw"] as const)("AdsClient (%s)", (mode) => {
     expect(client.state.server).toBe(`127.0.0.1:${live.port}`);
   });
 
+  it("synced tells an empty answer from no answer", async () => {
+    const s = await serve();
+    s.cache.setSnapshot(node.id, Snapshot.from([]));
+    const client = connect(mode, [`127.0.0.1:${s.port}`]);
+    client.watch(clusterType, "*");
+    await client.synced(clusterType);
+    expect(client.resources(clusterType).size).toBe(0);
+  });
+
   it("close ends every watch", async () => {
     const s = await serve();
     const client = connect(mode, [`127.0.0.1:${s.port}`]);

@@ -5,6 +5,7 @@ import { Snapshot } from "../../xds/cache/snapshot.js";
 import type { AckEvent, NackEvent } from "../../xds/server/callbacks.js";
 import { TYPE_URL } from "../../xds/type-urls.js";
 import type { DeltaDiscoveryResponse } from "../../xds/wire/discovery.js";
+import { TYPED_SERVICES } from "../../xds/wire/services.js";
 import { apiL, cla, cluster, listener, node, route } from "./support/fixtures.js";
 import { deltaStream, dreq, status, xdsClient } from "./support/raw-stream.js";
 import { startTestServer, type TestServer } from "./support/server.js";
@@ -190,6 +191,17 @@ describe("Delta", () => {
       { typeUrl: TYPE_URL.endpoint, names: [], removed: ["old"] },
       { typeUrl: TYPE_URL.cluster, names: [], removed: ["old"] },
     ]);
+    s.close();
+  });
+
+  it("the per-type Delta service (EDS) answers its type", async () => {
+    ts.cache.setSnapshot(node.id, Snapshot.from([cla("a"), cluster("a")]));
+    const eds = TYPED_SERVICES.find((t) => t.typeUrl === TYPE_URL.endpoint);
+    const s = deltaStream(client, eds?.delta);
+    s.send(dreq({ node, typeUrl: TYPE_URL.endpoint, resourceNamesSubscribe: ["a"] }));
+    const r = await s.next();
+    expect(r.typeUrl).toBe(TYPE_URL.endpoint);
+    expect(names(r)).toEqual(["a"]);
     s.close();
   });
 

@@ -3,6 +3,7 @@
 // kept while disconnected, and resubscription that tells the server what the client holds.
 import {
   type ChannelCredentials,
+  type ChannelOptions,
   Client,
   type ClientDuplexStream,
   credentials,
@@ -55,6 +56,8 @@ export interface AdsClientOptions {
   /** Decoders by type URL; a watch given a ResourceType adds it. */
   types: ReadonlyMap<string, ResourceType<unknown>>;
   credentials: ChannelCredentials;
+  /** grpc-js channel options; the defaults lift the 4 MiB receive limit and enable keepalive. */
+  channelOptions: ChannelOptions;
   onStateChange?: (state: ClientState) => void;
 }
 
@@ -65,6 +68,13 @@ export function defaultAdsClientOptions(): Omit<AdsClientOptions, "servers" | "n
     backoff: defaultBackoffOptions(),
     types: BUILTIN_RESOURCE_TYPES,
     credentials: credentials.createInsecure(),
+    channelOptions: {
+      // A SotW response carries a type's full state: it can outgrow gRPC's 4 MiB default.
+      "grpc.max_receive_message_length": -1,
+      // Detects a server that vanished without closing the connection, so failover starts.
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+    },
   };
 }
 
@@ -128,6 +138,17 @@ export class AdsClient {
     return queue;
   }
 
+  /**
+   * Resolves once the first response of the type (watched first) was processed, from any server:
+   * after that, an empty resources() means the server has none.
+   */
+  synced(type: ResourceType<unknown> | string): Promise<void> {
+    const typeUrl = typeof type === "string" ? type : type.typeUrl;
+    const sub = this.#subs.get(typeUrl);
+    if (!sub) return Promise.reject(new XdsError(XDS_ERR.invalidOption, `${typeUrl} is not watched`));
+    return sub.whenSynced();
+  }
+
   /** The accepted resources of a type now (kept while disconnected). */
   resources<T>(type: ResourceType<T> | string): ReadonlyMap<string, Accepted<T>> {
     const typeUrl = typeof type === "string" ? type : type.typeUrl;
@@ -189,7 +210,7 @@ export class AdsClient {
   #grpcClient(address: string): Client {
     let c = this.#grpc.get(address);
     if (!c) {
-      c = new Client(address, this.#o.credentials);
+      c = new Client(address, this.#o.credentials, this.#o.channelOptions);
       this.#grpc.set(address, c);
     }
     return c;
@@ -361,6 +382,7 @@ export class AdsClient {
       if (!sub.wildcard) for (const name of sub.names()) if (!seen.has(name)) sub.remove(name);
     }
     sub.nonce = res.nonce;
+    sub.markSynced();
     const nack = problems.length > 0;
     if (!nack) sub.sotwVersion = res.versionInfo;
     else this.#logNack(res.typeUrl, res.versionInfo, problems);
@@ -399,6 +421,7 @@ export class AdsClient {
       if (sub.interested(r.name)) sub.accept(r.name, r.version, d.value);
     }
     for (const name of res.removedResources) if (sub.interested(name)) sub.remove(name);
+    sub.markSynced();
     const nack = problems.length > 0;
     if (nack) this.#logNack(res.typeUrl, res.systemVersionInfo, problems);
     stream.call.write({

@@ -29,8 +29,23 @@ export class TypeSubscription<T> {
   toldWildcard = false;
   toldNames = new Set<string>();
 
+  #synced = false;
+  #syncWaiters: (() => void)[] = [];
+
   constructor(type: ResourceType<T>) {
     this.type = type;
+  }
+
+  /** Resolves once a response of this type was processed: "no resources" is then an answer. */
+  whenSynced(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    for (const w of this.#syncWaiters.splice(0)) w();
   }
 
   get typeUrl(): string {

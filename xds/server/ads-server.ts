@@ -130,7 +130,8 @@ export class AdsServer {
   ): Promise<number> {
     if (this.#server) throw new XdsError(XDS_ERR.invalidOption, "AdsServer is already listening");
     if (this.#closed) throw new XdsError(XDS_ERR.closed, "AdsServer is closed");
-    const server = new Server();
+    // Keepalive finds clients that vanished without closing, so their streams and status end.
+    const server = new Server({ "grpc.keepalive_time_ms": 30_000, "grpc.keepalive_timeout_ms": 10_000 });
     this.register(server);
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)));
