@@ -204,7 +204,11 @@ export class AdsClient {
 
   #setState(s: ClientState): void {
     this.#state = s;
-    this.#o.onStateChange?.(s);
+    try {
+      this.#o.onStateChange?.(s);
+    } catch (err) {
+      this.#o.logger.error("xds client: onStateChange threw", { error: String(err) });
+    }
   }
 
   #grpcClient(address: string): Client {

@@ -59,10 +59,15 @@ export function protoResourceType<T = ProtoJson>(opts: ProtoTypeOptions<T>): Res
       const name = str(json as ProtoObject, opts.nameField);
       const errors: FieldError[] = [];
       if (!name) errors.push({ path: opts.nameField, message: "must be set" });
-      if (opts.validate) errors.push(...opts.validate(json));
-      if (errors.length > 0) return name ? { ok: false, name, errors } : { ok: false, errors };
-      const out = opts.convert ? opts.convert(json) : (json as T);
-      return { ok: true, name, value: out };
+      try {
+        if (opts.validate) errors.push(...opts.validate(json));
+        if (errors.length > 0) return name ? { ok: false, name, errors } : { ok: false, errors };
+        const out = opts.convert ? opts.convert(json) : (json as T);
+        return { ok: true, name, value: out };
+      } catch (e) {
+        errors.push({ path: "", message: `validation failed: ${errorMessage(e)}` });
+        return name ? { ok: false, name, errors } : { ok: false, errors };
+      }
     },
   };
 }
@@ -81,7 +86,13 @@ export function withValidation<T, U>(
     decode(value: Uint8Array): Decoded<U> {
       const d = type.decode(value);
       if (!d.ok) return d;
-      const v = validate(d.value);
+      let v: Validated<U>;
+      try {
+        v = validate(d.value);
+      } catch (e) {
+        // A throwing check rejects the resource (a NACK), never the stream.
+        v = { ok: false, errors: [{ path: "", message: `validation failed: ${errorMessage(e)}` }] };
+      }
       return v.ok
         ? { ok: true, name: d.name, value: v.value }
         : { ok: false, name: d.name, errors: v.errors };

@@ -87,7 +87,8 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
     const removeLater: TypeState[] = [];
     for (const st of ordered) {
       if (!st.fullState || st.version === undefined) {
-        this.#respond(st);
+        // Within a push every type goes out even if the transport fills, to keep the order.
+        this.#answer(st, snapshot);
         continue;
       }
       const desired = this.#desired(st, snapshot);
@@ -169,10 +170,15 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
     return st.wildcard ? snapshot.version(st.typeUrl) : versionOf(desired.values());
   }
 
-  /** Answers one type: the first response, or what changed since the last. */
+  /** Answers a request for one type, unless the transport is full (the drain push covers it). */
   #respond(st: TypeState): void {
     const snapshot = this.#session.snapshot;
     if (!snapshot || this.#session.blocked || this.#session.done) return;
+    this.#answer(st, snapshot);
+  }
+
+  /** Sends one type's first response, or what changed since the last. */
+  #answer(st: TypeState, snapshot: Snapshot): void {
     const desired = this.#desired(st, snapshot);
     const version = this.#version(st, snapshot, desired);
     if (st.version === undefined) {

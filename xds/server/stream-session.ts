@@ -79,7 +79,9 @@ export class StreamSession {
     this.#protocol = protocol as unknown as StreamProtocol<{ node?: Node; typeUrl: string }>;
     this.deps.opened(this);
     this.#call.on("data", (data: Buffer) => {
-      this.#queue = this.#queue.then(() => this.#process(protocol, data));
+      this.#queue = this.#queue
+        .then(() => this.#process(protocol, data))
+        .catch((err: unknown) => this.#internal(err));
     });
     this.#call.on("end", () => this.#finish(undefined));
     this.#call.on("error", () => this.#cleanup());
@@ -98,7 +100,7 @@ export class StreamSession {
       this.#blocked = true;
       this.#call.once("drain", () => {
         this.#blocked = false;
-        if (!this.#done) this.#protocol?.push();
+        if (!this.#done) this.#guard(() => this.#protocol?.push());
       });
     }
   }
@@ -181,7 +183,7 @@ export class StreamSession {
     this.#snapshot = this.deps.cache.snapshot(key);
     this.#cancelWatch = this.deps.cache.watch(key, (snapshot) => {
       this.#snapshot = snapshot;
-      if (!this.#done && this.#info) this.#protocol?.push();
+      if (!this.#done && this.#info) this.#guard(() => this.#protocol?.push());
     });
     this.deps.logger.info("xds stream opened", {
       stream: this.id,
@@ -212,6 +214,23 @@ export class StreamSession {
     this.deps.status.streamClosed(info.node.id);
     this.deps.logger.info("xds stream closed", { stream: this.id, node: info.node.id });
     safely(this.deps.logger, "onStreamClosed", () => this.deps.callbacks.onStreamClosed?.(info));
+  }
+
+  /** A bug in this server must end one stream, not the process. */
+  #guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#internal(err);
+    }
+  }
+
+  #internal(err: unknown): void {
+    this.deps.logger.error("xds stream failed", {
+      stream: this.id,
+      error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    });
+    this.fail(grpcStatus.INTERNAL, "xDS server error");
   }
 
   /** Server shutdown: clients reconnect elsewhere. */
