@@ -196,6 +196,8 @@ class NatsBusImpl implements NatsBus {
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #ackTimer: NodeJS.Timeout;
   #closed = false;
+  /** close() was called: new publishes are refused while the pending ones drain. */
+  #refusing = false;
   #closing: Promise<void> | undefined;
   readonly #readyWaiters = new Set<() => void>();
 
@@ -258,7 +260,7 @@ class NatsBusImpl implements NatsBus {
     headers: Record<string, string>,
     msgId: string,
   ): Promise<void> {
-    if (this.#closed) return Promise.reject(new CatenaError(ErrorCode.Closed, "event bus is closed"));
+    if (this.#refusing) return Promise.reject(new CatenaError(ErrorCode.Closed, "event bus is closed"));
     // Outside the stream's subjects a publish would wait for a stream that never comes, holding up the rest.
     if (!subject.startsWith(this.#subjectPrefix)) {
       return Promise.reject(
@@ -305,6 +307,7 @@ class NatsBusImpl implements NatsBus {
   }
 
   close(timeoutMs = 5_000): Promise<void> {
+    this.#refusing = true;
     this.#closing ??= (async () => {
       const deadline = Date.now() + timeoutMs;
       while (!this.#closed && this.#pending.length > 0 && Date.now() < deadline) {
@@ -606,6 +609,7 @@ class NatsBusImpl implements NatsBus {
   async #shutdown(reason: CatenaError): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#refusing = true;
     this.#generation++;
     clearInterval(this.#ackTimer);
     clearTimeout(this.#retryTimer);

@@ -100,9 +100,12 @@ export interface EventPublisher extends EventSink {
   /** The last `limit` (default all kept) of the last `recentSize` events that match, oldest first. */
   recent(filter?: EventFilter, limit?: number): CloudEvent[];
   stats(): PublisherStats;
-  /** Resolves when every event emitted so far is stored (or dropped); rejects CATENA_UNAVAILABLE on timeout. */
+  /**
+   * Resolves when every event emitted so far is stored, dropped or failed. Rejects CATENA_UNAVAILABLE
+   * on timeout, CATENA_CLOSED when the publisher stops first.
+   */
   flush(timeoutMs?: number): Promise<void>;
-  /** Flushes (bounded by timeoutMs), then stops. Idempotent; later emits are counted as failed. */
+  /** Refuses further emits (counted as failed), flushes (bounded by timeoutMs), then stops. Idempotent. */
   close(timeoutMs?: number): Promise<void>;
   /** Stops now; events not yet stored are abandoned. Idempotent. */
   destroy(err?: Error): Promise<void>;
@@ -131,10 +134,10 @@ type Match = (kept: Kept) => boolean;
 interface FlushWaiter {
   seq: number;
   resolve: () => void;
+  fail: (err: Error) => void;
 }
 
 const HEADERS: Record<string, string> = { "content-type": CLOUDEVENTS_CONTENT_TYPE };
-const encoder = new TextEncoder();
 
 class Publisher implements EventPublisher {
   readonly #o: EventPublisherOptions;
@@ -155,6 +158,8 @@ class Publisher implements EventPublisher {
   /** Drops in the current overflow; logged when it starts and when it ends, not per event. */
   #burstDropped = 0;
   #failLogged = false;
+  /** Set by close() and destroy(): later emits are refused. */
+  #refusing = false;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -170,7 +175,7 @@ class Publisher implements EventPublisher {
   }
 
   emit(event: CatenaEvent): void {
-    if (this.#closed) {
+    if (this.#refusing) {
       this.#failed++;
       this.#logFailure(
         { kind: event?.kind, name: event?.name, verb: event?.verb },
@@ -185,7 +190,7 @@ class Publisher implements EventPublisher {
     try {
       ce = toCloudEvent(event, this.#o.source, this.#o.now());
       // Encoded now: the event is what it was at emit time, and a bad payload is found here, not later.
-      payload = encoder.encode(JSON.stringify(ce));
+      payload = Buffer.from(JSON.stringify(ce));
       subject = eventSubject(this.#o.root, event.kind, event.name, event.verb);
       kind = subjectToken(event.kind.toLowerCase());
     } catch (err) {
@@ -240,10 +245,12 @@ class Publisher implements EventPublisher {
 
   flush(timeoutMs = 5_000): Promise<void> {
     const seq = this.#emitted;
-    if (this.#closed || this.#lowestUnsettled() > seq) return Promise.resolve();
+    if (this.#lowestUnsettled() > seq) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new CatenaError(ErrorCode.Closed, "event publisher is closed"));
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiter.resolve = () => {};
+        waiter.fail = () => {};
         const waiting = this.#queue.length + this.#inFlight.length;
         reject(
           new CatenaError(
@@ -258,12 +265,17 @@ class Publisher implements EventPublisher {
           clearTimeout(timer);
           resolve();
         },
+        fail: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       };
       this.#flushWaiters.push(waiter);
     });
   }
 
   close(timeoutMs = 5_000): Promise<void> {
+    this.#refusing = true;
     this.#closing ??= (async () => {
       try {
         await this.flush(timeoutMs);
@@ -279,6 +291,7 @@ class Publisher implements EventPublisher {
   }
 
   destroy(_err?: Error): Promise<void> {
+    this.#refusing = true;
     this.#stop();
     return Promise.resolve();
   }
@@ -390,9 +403,10 @@ class Publisher implements EventPublisher {
     this.#statusWatch.close();
     for (const s of this.#subscribers) s.channel.end();
     this.#subscribers.clear();
-    // Whatever is still queued is abandoned; flush waiters are released rather than left hanging.
+    // Whatever is still queued is abandoned; flush waiters learn it rather than hang.
     this.#queue.clear();
-    for (const w of this.#flushWaiters) w.resolve();
+    const closed = new CatenaError(ErrorCode.Closed, "event publisher closed before the events were stored");
+    for (const w of this.#flushWaiters) w.fail(closed);
     this.#flushWaiters.clear();
   }
 }
