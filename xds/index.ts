@@ -24,7 +24,7 @@ export type { ResourceWatch, WatchEvent } from "./client/watch-queue.js";
 export { XDS_ERR, XdsError, type XdsErrorCode } from "./errors.js";
 export { type Logger, silentLogger } from "./logger.js";
 export type { Locality, Node } from "./node.js";
-export { findMessageType, messageType, protoRoot } from "./protos.js";
+export { addProtoFiles, findMessageType, messageType, protoRoot } from "./protos.js";
 export { decodeAny, encodeAny, encodeResource, type Resource, resourceFromBytes } from "./resource.js";
 export { BUILTIN_RESOURCE_TYPES } from "./resource-types/builtin.js";
 export { type ClusterJson, clusterEdsName, clusterType } from "./resource-types/cluster.js";

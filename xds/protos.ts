@@ -24,6 +24,8 @@ const PROTO_FILES = [
 ];
 
 let root: protobuf.Root | undefined;
+const extraDirs: string[] = [];
+const extraFiles: string[] = [];
 
 function includeDirs(): string[] {
   const require = createRequire(import.meta.url);
@@ -46,16 +48,31 @@ export function protoRoot(): protobuf.Root {
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => {
     if (isAbsolute(target)) return target;
-    for (const dir of dirs) {
+    for (const dir of [...extraDirs, ...dirs]) {
       const candidate = join(dir, target);
       if (existsSync(candidate)) return candidate;
     }
     return target;
   };
-  r.loadSync(PROTO_FILES, { keepCase: true });
+  r.loadSync([...PROTO_FILES, ...extraFiles], { keepCase: true });
   r.resolveAll();
   root = r;
   return r;
+}
+
+/**
+ * Adds protos of types Envoy lacks (e.g. a project's own `*.v1` configs), so they encode from
+ * {"@type": url, ...} objects and decode to JSON like Envoy's own. Files are relative to one of
+ * includeDirs. Idempotent per file.
+ */
+export function addProtoFiles(options: { includeDirs: string[]; files: string[] }): void {
+  for (const d of options.includeDirs) if (!extraDirs.includes(d)) extraDirs.push(d);
+  const fresh = options.files.filter((f) => !extraFiles.includes(f));
+  extraFiles.push(...fresh);
+  if (root && fresh.length > 0) {
+    root.loadSync(fresh, { keepCase: true });
+    root.resolveAll();
+  }
 }
 
 /** A message type by its full name (no leading dot), e.g. "envoy.config.cluster.v3.Cluster". */
