@@ -3,6 +3,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { startNatsServer, type TestNatsServer, take, uniqueRoot } from "../../../test/support/nats.js";
+import type { EventsLogger } from "./logger.js";
 import { createNatsBus, type NatsBus } from "./nats-bus.js";
 import { createEventPublisher, type EventPublisher } from "./publisher.js";
 import { streamName } from "./subject.js";
@@ -12,7 +13,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
-async function setup(server: TestNatsServer, publisherOptions: { bufferSize?: number } = {}) {
+async function setup(
+  server: TestNatsServer,
+  publisherOptions: { bufferSize?: number; logger?: EventsLogger } = {},
+) {
   const root = uniqueRoot();
   // Short timers so an outage is noticed and recovered from in test time.
   const bus: NatsBus = createNatsBus({
@@ -85,25 +89,33 @@ describe("events across NATS outages", () => {
     expect(stored.length).toBe(n);
     expect(stored).toEqual(ids(0, n));
     expect(publisher.stats()).toMatchObject({ emitted: n, published: n, dropped: 0, failed: 0, buffered: 0 });
-    // Two reconnects, each a new round that resent what was in flight.
-    expect(bus.counters().rounds).toBe(3);
+    // Two reconnects, each a new round that resent what was in flight (more if an ack timed out).
+    expect(bus.counters().rounds).toBeGreaterThanOrEqual(3);
   }, 60_000);
 
   it("a full buffer while disconnected drops the oldest and counts them; the rest flush in order", async () => {
     const server = await startNatsServer({ jetstream: true });
     cleanups.push(() => server.dispose());
     await server.stop();
-    const { root, publisher } = await setup(server, { bufferSize: 100 });
+    const warnings: string[] = [];
+    const logger: EventsLogger = { debug() {}, info() {}, error() {}, warn: (_f, msg) => warnings.push(msg) };
+    const { root, publisher } = await setup(server, { bufferSize: 100, logger });
 
     for (let i = 0; i < 250; i++) publisher.emit(event(i));
     await new Promise((r) => setTimeout(r, 50));
     expect(publisher.stats()).toMatchObject({ emitted: 250, dropped: 150, buffered: 100, connected: false });
+    // One line for the whole burst, not one per dropped event.
+    expect(warnings).toEqual(["event buffer full; dropping the oldest events"]);
 
     await server.restart();
     await publisher.flush(15_000);
     expect(publisher.stats()).toMatchObject({ published: 100, dropped: 150, buffered: 0, connected: true });
     const { ids: stored } = await readAll(server.url, root);
     expect(stored).toEqual(ids(150, 250));
+    expect(warnings).toEqual([
+      "event buffer full; dropping the oldest events",
+      "event buffer has room again; oldest events were dropped",
+    ]);
   }, 30_000);
 
   it("starts with NATS down and publishes once it comes up", async () => {
