@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clusterLoadAssignment } from "../resources/cluster-load-assignment.js";
+import { TYPE_URL } from "../type-urls.js";
 import { Snapshot } from "./snapshot.js";
 import { SnapshotCache } from "./snapshot-cache.js";
 
@@ -37,6 +38,22 @@ describe("SnapshotCache", () => {
       vi.advanceTimersByTime(10);
     }
     expect(pushes).toBe(1);
+  });
+
+  it("updates within one window add up", () => {
+    vi.useFakeTimers();
+    const cache = new SnapshotCache({ debounceMs: 50 });
+    const seen: Snapshot[] = [];
+    cache.watch("n1", (s) => seen.push(s));
+    for (const name of ["a", "b", "c"]) {
+      cache.updateSnapshot("n1", (cur) =>
+        cur.update([clusterLoadAssignment({ clusterName: name, endpoints: [] })]),
+      );
+    }
+    expect(cache.snapshot("n1")).toBeUndefined();
+    vi.advanceTimersByTime(50);
+    expect(seen).toHaveLength(1);
+    expect([...(seen[0]?.resources(TYPE_URL.endpoint).keys() ?? [])].sort()).toEqual(["a", "b", "c"]);
   });
 
   it("debounce 0 publishes synchronously", () => {

@@ -2,7 +2,7 @@
 import { XDS_ERR, XdsError } from "../errors.js";
 import { type Logger, silentLogger } from "../logger.js";
 import type { Node } from "../node.js";
-import type { Snapshot } from "./snapshot.js";
+import { Snapshot } from "./snapshot.js";
 
 /** What the server needs from a cache (go-control-plane's ConfigWatcher). */
 export interface ConfigWatcher {
@@ -62,6 +62,16 @@ export class SnapshotCache implements ConfigWatcher, SnapshotReader {
   /** The published snapshot (a pending one is not visible until its debounce window ends). */
   snapshot(key: string): Snapshot | undefined {
     return this.#published.get(key);
+  }
+
+  /** The snapshot set last for the key, published or still in its debounce window: build the next one from this. */
+  latestSnapshot(key: string): Snapshot | undefined {
+    return this.#pending.get(key) ?? this.#published.get(key);
+  }
+
+  /** Derives the key's next snapshot from its latest (so changes within one window add up). */
+  updateSnapshot(key: string, update: (current: Snapshot) => Snapshot): void {
+    this.setSnapshot(key, update(this.latestSnapshot(key) ?? Snapshot.empty()));
   }
 
   keys(): string[] {
