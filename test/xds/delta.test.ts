@@ -205,6 +205,28 @@ describe("Delta", () => {
     s.close();
   });
 
+  it("an apply of 1,000 objects within the debounce window is one push", async () => {
+    await ts.close();
+    ts = await startTestServer({ cache: { debounceMs: 50 } });
+    client.close();
+    client = xdsClient(ts.port);
+    ts.cache.setSnapshot(node.id, Snapshot.empty());
+    ts.cache.flush();
+    const s = deltaStream(client);
+    s.send(dreq({ node, typeUrl: TYPE_URL.endpoint, resourceNamesSubscribe: ["*"] }));
+    const empty = await s.next();
+    expect(empty.resources).toEqual([]);
+    for (let i = 0; i < 1000; i++)
+      ts.cache.updateSnapshot(node.id, (cur) => cur.update([cla(`svc-${i}`, 1000 + i)]));
+    const r = await s.next();
+    expect(r.resources).toHaveLength(1000);
+    // Nothing else follows: the next response is for the next change.
+    ts.cache.updateSnapshot(node.id, (cur) => cur.update([cla("svc-0", 7)]));
+    ts.cache.flush();
+    expect(names(await s.next())).toEqual(["svc-0"]);
+    s.close();
+  });
+
   it("first request without node ends the stream with INVALID_ARGUMENT", async () => {
     const s = deltaStream(client);
     s.send(dreq({ typeUrl: TYPE_URL.cluster }));
