@@ -87,6 +87,8 @@ export const PROXY_PARSE_ERROR = {
   badChecksum: "bad-checksum",
   truncatedHeader: "truncated-header",
   finished: "finished",
+  /** readProxyHeader only: no complete header within its timeout. */
+  timeout: "timeout",
 } as const;
 
 export type ProxyParseErrorReason = (typeof PROXY_PARSE_ERROR)[keyof typeof PROXY_PARSE_ERROR];
@@ -395,4 +397,31 @@ export function proxyHeaderBuffer(h: ProxyHeader): Buffer {
   const out = Buffer.allocUnsafe(proxyHeaderLength(h));
   encodeProxyHeader(h, out, 0);
   return out;
+}
+
+function unmappedText(address: string): string {
+  return address.startsWith("::ffff:") && address.indexOf(".") > 0 ? address.slice(7) : address;
+}
+
+/**
+ * A TCP header for a connection between source and destination as Node reports them (for example
+ * socket.remoteAddress/remotePort and localAddress/localPort): TCP4 when both are IPv4 or
+ * IPv4-mapped, else TCP6 with any IPv4 side written as IPv4-mapped IPv6.
+ */
+export function tcpProxyHeader(
+  source: ProxyEndpoint,
+  destination: ProxyEndpoint,
+  extra: Pick<ProxyHeader, "chain" | "hop" | "tlvs" | "checksum"> = {},
+): ProxyHeader {
+  const s = unmappedText(source.address);
+  const d = unmappedText(destination.address);
+  const v4 = parseIpv4(s) >= 0 && parseIpv4(d) >= 0;
+  const as6 = (a: string) => (parseIpv4(a) >= 0 ? `::ffff:${a}` : a);
+  return {
+    command: "PROXY",
+    protocol: v4 ? "TCP4" : "TCP6",
+    source: { address: v4 ? s : as6(s), port: source.port },
+    destination: { address: v4 ? d : as6(d), port: destination.port },
+    ...extra,
+  };
 }

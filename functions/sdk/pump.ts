@@ -36,6 +36,8 @@ export class Pump {
     destination.on("drain", this.onDrain);
     // Nothing more can be written once the destination is gone; the owner handles the why.
     destination.on("close", this.onDestinationClose);
+    // The pump owns the flow from here, even if someone paused the source earlier (a header reader).
+    source.resume();
   }
 
   /** Bytes held back by the throttle right now (at most one chunk). */

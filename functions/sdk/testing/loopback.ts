@@ -42,6 +42,8 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<Socket>
 export function readAll(s: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   s.on("data", (c: Buffer) => chunks.push(c));
+  // A socket paused earlier (by a header reader) does not resume just because a listener was added.
+  s.resume();
   return new Promise((resolve, reject) => {
     s.once("end", () => resolve(Buffer.concat(chunks)));
     s.once("error", reject);
