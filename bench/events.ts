@@ -5,10 +5,13 @@
 //   publisher  createEventPublisher over the NATS bus: emit all, then flush()
 //   raw core   nc.publish with the same headers, then nc.flush() (no acknowledgements)
 //   raw js     js.publish with msgID, pipelined with the same window as the publisher
+//   raw async  the leanest acked JetStream publish nats.js allows (what the NATS bus does, no publisher):
+//              PUB with a reply on one wildcard inbox and a Nats-Msg-Id, same window; the floor for
+//              "stored and acknowledged", to tell JetStream's cost from the publisher's
 // Raw modes get their payloads pre-encoded; the publisher builds and encodes each CloudEvent itself,
 // so the time that encoding takes alone is printed too (`encode only`), for context.
 import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
 import { toCloudEvent } from "../services/control/events/cloudevent.js";
 import { createNatsBus } from "../services/control/events/nats-bus.js";
 import { createEventPublisher } from "../services/control/events/publisher.js";
@@ -181,6 +184,41 @@ async function runJs(nc: NatsConnection, jsm: JetStreamManager, root: string): P
   return performance.now() - t0;
 }
 
+async function runAsync(nc: NatsConnection, jsm: JetStreamManager, root: string): Promise<number> {
+  await createStream(jsm, root);
+  const p = prepare(root);
+  const inbox = `${createInbox()}.`;
+  let sent = 0;
+  let acked = 0;
+  let finish = () => {};
+  const finished = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  const send = () => {
+    while (sent < N && sent - acked < WINDOW) {
+      const h = headers();
+      h.set("content-type", "application/cloudevents+json");
+      h.set("Nats-Msg-Id", p.ids[sent] as string);
+      nc.publish(p.subjects[sent] as string, p.payloads[sent], { reply: inbox + sent, headers: h });
+      sent++;
+    }
+  };
+  const sub = nc.subscribe(`${inbox}*`, {
+    callback: (_err, msg) => {
+      if ((msg.json() as { error?: unknown }).error !== undefined) throw new Error(msg.string());
+      if (++acked === N) finish();
+      else send();
+    },
+  });
+  await nc.flush();
+  const t0 = performance.now();
+  send();
+  await finished;
+  const ms = performance.now() - t0;
+  sub.unsubscribe();
+  return ms;
+}
+
 function runEncodeOnly(): number {
   const t0 = performance.now();
   let bytes = 0;
@@ -189,6 +227,9 @@ function runEncodeOnly(): number {
   return performance.now() - t0;
 }
 
+const MODES = ["publisher", "raw core", "raw js", "raw async"] as const;
+type Mode = (typeof MODES)[number];
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main(): Promise<void> {
@@ -196,10 +237,11 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: SHARED_NATS_URL, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   const roots: string[] = [];
-  const times: Record<"publisher" | "raw core" | "raw js" | "encode only", number[]> = {
+  const times: Record<Mode | "encode only", number[]> = {
     publisher: [],
     "raw core": [],
     "raw js": [],
+    "raw async": [],
     "encode only": [],
   };
   const bytes = prepare("x").payloads.reduce((n, b) => n + b.length, 0) / N;
@@ -209,7 +251,7 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < ROUNDS; r++) {
       // Interleaved, so load from elsewhere on the machine falls on every mode alike.
-      for (const mode of ["publisher", "raw core", "raw js"] as const) {
+      for (const mode of MODES) {
         const root = uniqueRoot();
         roots.push(root);
         const ms =
@@ -217,7 +259,9 @@ async function main(): Promise<void> {
             ? await runPublisher(root)
             : mode === "raw core"
               ? await runCore(nc, jsm, root)
-              : await runJs(nc, jsm, root);
+              : mode === "raw js"
+                ? await runJs(nc, jsm, root)
+                : await runAsync(nc, jsm, root);
         const count = await stored(jsm, root);
         if (count !== N) console.log(`  note: ${mode} round ${r + 1}: ${count} of ${N} stored`);
         times[mode].push(ms);
@@ -231,7 +275,7 @@ async function main(): Promise<void> {
   }
 
   const rate = (mode: keyof typeof times) => N / (median(times[mode]) / 1000);
-  const rows = (["publisher", "raw core", "raw js", "encode only"] as const).map((mode) => ({
+  const rows = ([...MODES, "encode only"] as const).map((mode) => ({
     mode,
     "events/s (median)": Math.round(rate(mode)),
     "runs (ms)": times[mode].map((t) => Math.round(t)).join(" / "),
@@ -239,6 +283,7 @@ async function main(): Promise<void> {
   console.table(rows);
   console.log(`publisher / raw core: ${(rate("publisher") / rate("raw core")).toFixed(2)}`);
   console.log(`publisher / raw js:   ${(rate("publisher") / rate("raw js")).toFixed(2)}`);
+  console.log(`publisher / raw async: ${(rate("publisher") / rate("raw async")).toFixed(2)}`);
   const coreWithEncoding = N / ((median(times["raw core"]) + median(times["encode only"])) / 1000);
   console.log(
     `publisher / (raw core + the encoding it skipped): ${(rate("publisher") / coreWithEncoding).toFixed(2)}`,
