@@ -40,7 +40,8 @@ export class StreamSession {
   readonly variant: StreamVariant;
   readonly #call: RawCall;
   readonly #fixedType: string | undefined;
-  #protocol: StreamProtocol<{ node?: Node; typeUrl: string }> | undefined;
+  #push: () => void = () => {};
+  #messageName = "request";
   #queue: Promise<void> = Promise.resolve();
   #info: StreamInfo | undefined;
   #cancelWatch: (() => void) | undefined;
@@ -76,7 +77,8 @@ export class StreamSession {
   }
 
   run<Req extends { node?: Node; typeUrl: string }>(protocol: StreamProtocol<Req>): void {
-    this.#protocol = protocol as unknown as StreamProtocol<{ node?: Node; typeUrl: string }>;
+    this.#push = () => protocol.push();
+    this.#messageName = protocol.messageName;
     this.deps.opened(this);
     this.#call.on("data", (data: Buffer) => {
       this.#queue = this.#queue
@@ -100,7 +102,7 @@ export class StreamSession {
       this.#blocked = true;
       this.#call.once("drain", () => {
         this.#blocked = false;
-        if (!this.#done) this.#guard(() => this.#protocol?.push());
+        if (!this.#done) this.#guard(this.#push);
       });
     }
   }
@@ -156,7 +158,7 @@ export class StreamSession {
     if (!node?.id) {
       this.fail(
         grpcStatus.INVALID_ARGUMENT,
-        `the first ${this.#protocol?.messageName ?? "request"} on a stream must carry node with an id`,
+        `the first ${this.#messageName} on a stream must carry node with an id`,
       );
       return false;
     }
@@ -183,7 +185,7 @@ export class StreamSession {
     this.#snapshot = this.deps.cache.snapshot(key);
     this.#cancelWatch = this.deps.cache.watch(key, (snapshot) => {
       this.#snapshot = snapshot;
-      if (!this.#done && this.#info) this.#guard(() => this.#protocol?.push());
+      if (!this.#done && this.#info) this.#guard(this.#push);
     });
     this.deps.logger.info("xds stream opened", {
       stream: this.id,
