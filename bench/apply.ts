@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify from "fastify";
+import { deleteEventStream } from "../test/support/nats.js";
 
 const N = Number(process.env.BENCH_N ?? 1000);
 const MAIN = fileURLToPath(new URL("../services/cli/main.ts", import.meta.url));
@@ -51,6 +52,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), "catena-bench-"));
+  const root = `bench${randomBytes(3).toString("hex")}`;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const server = spawn(
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
     {
       env: {
         ...process.env,
-        CATENA_NATS_PREFIX: `bench${randomBytes(3).toString("hex")}`,
+        CATENA_NATS_PREFIX: root,
         CATENA_LOG_LEVEL: "warn",
       },
       stdio: "inherit",
@@ -151,6 +153,9 @@ async function main(): Promise<void> {
     server.kill("SIGTERM");
     await new Promise((r) => server.on("exit", r));
     await rm(dataDir, { recursive: true, force: true });
+    await deleteEventStream(process.env.CATENA_NATS_URL ?? "nats://127.0.0.1:4222", root).catch(
+      () => undefined,
+    );
   }
 }
 

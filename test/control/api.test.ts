@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { CloudEvent } from "cloudevents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getJson, MACHINE_NATS, post, startTestControl, type TestControl } from "../support/control.js";
+import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
+import { SHARED_NATS_URL } from "../support/nats.js";
 
 const EXAMPLE = readFileSync(new URL("../../deploy/examples/edge-chain/chain.yaml", import.meta.url), "utf8");
 
@@ -13,7 +14,7 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   control = await startTestControl();
-  nc = await connect({ servers: MACHINE_NATS });
+  nc = await connect({ servers: SHARED_NATS_URL });
 });
 
 afterAll(async () => {

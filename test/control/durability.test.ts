@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnCatena } from "../support/cli.js";
-import { uniqueTestRoot } from "../support/control.js";
+import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "../support/nats.js";
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -40,7 +40,8 @@ describe("durability", () => {
     dirs.push(dataDir);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env = { CATENA_NATS_PREFIX: uniqueTestRoot() };
+    const root = uniqueRoot();
+    const env = { CATENA_NATS_PREFIX: root };
     const args = [
       "control",
       "--api-addr",
@@ -101,6 +102,7 @@ describe("durability", () => {
     } finally {
       second.kill("SIGTERM");
       await new Promise((resolve) => second.on("exit", resolve));
+      await deleteEventStream(SHARED_NATS_URL, root);
     }
   }, 60_000);
 });

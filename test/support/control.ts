@@ -1,13 +1,11 @@
 // Starts a control server in-process for a test: temp data dir, OS-chosen API port, the machine's
 // NATS (or the one given) under a unique subject root so runs never see each other's events.
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { type ControlServer, startControlServer } from "../../services/control/server.js";
-
-export const MACHINE_NATS = process.env.CATENA_NATS_URL ?? "nats://127.0.0.1:4222";
+import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "./nats.js";
 
 export interface TestControl {
   server: ControlServer;
@@ -17,18 +15,15 @@ export interface TestControl {
   stop(): Promise<void>;
 }
 
-export function uniqueTestRoot(): string {
-  return `t${randomBytes(5).toString("hex")}`;
-}
-
 export async function startTestControl(options: { natsUrl?: string; root?: string; dataDir?: string } = {}) {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "catena-test-")));
-  const root = options.root ?? uniqueTestRoot();
+  const root = options.root ?? uniqueRoot();
+  const natsUrl = options.natsUrl ?? SHARED_NATS_URL;
   const server = await startControlServer({
     apiAddr: "127.0.0.1:0",
     xdsAddr: "127.0.0.1:0",
     dataDir,
-    natsUrl: options.natsUrl ?? MACHINE_NATS,
+    natsUrl,
     natsRoot: root,
     embeddedNats: false,
     logger: pino({ level: process.env.CATENA_TEST_LOG ?? "silent" }),
@@ -40,6 +35,7 @@ export async function startTestControl(options: { natsUrl?: string; root?: strin
     dataDir,
     async stop() {
       await server.close();
+      await deleteEventStream(natsUrl, root).catch(() => undefined);
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

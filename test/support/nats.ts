@@ -86,3 +86,17 @@ export async function take<T>(source: AsyncIterable<T>, count: number, timeoutMs
   }
   return out;
 }
+
+/** Removes a run's `<ROOT>_EVENTS` stream from a NATS server (missing is fine). */
+export async function deleteEventStream(url: string, root: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const { streamName } = await import("../../services/control/events/subject.js");
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(streamName(root)).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}
