@@ -75,7 +75,8 @@ const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 describe("ByteShaper on real sockets", () => {
   it("holds a shared rate within 10% of its configuration", async () => {
     const rate = 400_000;
-    const r = await rig({ shared: { bytesPerSecond: rate, burstBytes: 32 * 1024 } });
+    // A small burst: at most one burst of tokens saved up before the window can inflate it.
+    const r = await rig({ shared: { bytesPerSecond: rate, burstBytes: 8 * 1024 } });
     const c = await connect(r.relay.port);
     c.on("error", () => c.destroy());
     clients.push(c);
@@ -107,7 +108,7 @@ describe("ByteShaper on real sockets", () => {
 
   it("shares one chain budget across connections, fairly", async () => {
     const rate = 400_000;
-    const r = await rig({ shared: { bytesPerSecond: rate, burstBytes: 16 * 1024 } });
+    const r = await rig({ shared: { bytesPerSecond: rate, burstBytes: 8 * 1024 } });
     const a = await client(r);
     const b = await client(r);
     const fa = flood(a);
@@ -122,12 +123,13 @@ describe("ByteShaper on real sockets", () => {
     fb.stop();
     expect(total(each)).toBeGreaterThan(rate * 0.9);
     expect(total(each)).toBeLessThan(rate * 1.1);
-    for (const x of each) expect(x).toBeGreaterThan(rate * 0.25);
+    // Waiters split what accrues, so neither connection starves the other.
+    for (const x of each) expect(x).toBeGreaterThan(rate * 0.4);
   });
 
   it("gives each connection its own per-connection budget", async () => {
     const per = 150_000;
-    const r = await rig({ perConnection: { bytesPerSecond: per, burstBytes: 16 * 1024 } });
+    const r = await rig({ perConnection: { bytesPerSecond: per, burstBytes: 4 * 1024 } });
     const a = await client(r);
     const b = await client(r);
     const fa = flood(a);
@@ -135,7 +137,7 @@ describe("ByteShaper on real sockets", () => {
     await sleep(300);
     const before = [...r.received];
     const t0 = performance.now();
-    await sleep(1000);
+    await sleep(1200);
     const secs = (performance.now() - t0) / 1000;
     fa.stop();
     fb.stop();

@@ -15,42 +15,71 @@ export interface ByteRate {
 /** Largest single grant, so connections sharing a bucket interleave instead of one taking the burst. */
 const QUANTUM = 64 * 1024;
 
-export function byteBucket(rate: ByteRate, clock?: Clock): TokenBucket {
-  return new TokenBucket({
-    capacity: Math.max(1, rate.burstBytes ?? rate.bytesPerSecond),
-    tokensPerSecond: rate.bytesPerSecond,
-    clock,
-  });
+/**
+ * A token bucket and the number of throttles waiting on it. Waiters split what has accrued: without
+ * that, whichever connection's timer fires first takes everything, and timers that keep firing in
+ * the same order starve the others.
+ */
+export class ByteBudget {
+  waiting = 0;
+  constructor(readonly bucket: TokenBucket) {}
+}
+
+export function byteBudget(rate: ByteRate, clock?: Clock): ByteBudget {
+  return new ByteBudget(
+    new TokenBucket({
+      capacity: Math.max(1, rate.burstBytes ?? rate.bytesPerSecond),
+      tokensPerSecond: rate.bytesPerSecond,
+      clock,
+    }),
+  );
 }
 
 export class BucketThrottle implements Throttle {
   private readonly target: number;
+  private waiting = false;
 
-  constructor(private readonly buckets: readonly TokenBucket[]) {
+  constructor(private readonly budgets: readonly ByteBudget[]) {
     // Wake for about 20 ms worth of the slowest rate: small enough to keep the flow smooth, large
     // enough that a slow rate does not mean a timer per byte.
     let rate = Number.POSITIVE_INFINITY;
     let cap = QUANTUM;
-    for (const b of buckets) {
-      rate = Math.min(rate, b.rate);
-      cap = Math.min(cap, Math.floor(b.capacity));
+    for (const b of budgets) {
+      rate = Math.min(rate, b.bucket.rate);
+      cap = Math.min(cap, Math.floor(b.bucket.capacity));
     }
     this.target = Math.max(1, Math.min(cap, Math.floor(rate / 50)));
   }
 
   grant(want: number): number {
     let n = Math.min(want, QUANTUM);
-    for (const b of this.buckets) n = Math.min(n, Math.floor(b.available + 1e-9));
-    if (n <= 0) return 0;
-    for (const b of this.buckets) b.takeUpTo(n);
-    return n;
+    for (const b of this.budgets) {
+      const sharers = Math.max(1, b.waiting + (this.waiting ? 0 : 1));
+      n = Math.min(n, Math.floor((b.bucket.available + 1e-9) / sharers));
+    }
+    if (n > 0) for (const b of this.budgets) b.bucket.takeUpTo(n);
+    this.setWaiting(n < want);
+    return Math.max(0, n);
   }
 
   waitMs(want: number): number {
     const n = Math.min(want, this.target);
     let wait = 0;
-    for (const b of this.buckets) wait = Math.max(wait, b.msUntil(Math.min(n, b.capacity)));
+    for (const b of this.budgets) {
+      const need = Math.min(b.bucket.capacity, n * Math.max(1, b.waiting));
+      wait = Math.max(wait, b.bucket.msUntil(need));
+    }
     return wait;
+  }
+
+  release(): void {
+    this.setWaiting(false);
+  }
+
+  private setWaiting(w: boolean): void {
+    if (w === this.waiting) return;
+    this.waiting = w;
+    for (const b of this.budgets) b.waiting += w ? 1 : -1;
   }
 }
 
@@ -71,22 +100,22 @@ export interface ShapedPair {
 }
 
 export class ByteShaper {
-  private readonly sharedUp: TokenBucket | undefined;
-  private readonly sharedDown: TokenBucket | undefined;
+  private readonly sharedUp: ByteBudget | undefined;
+  private readonly sharedDown: ByteBudget | undefined;
 
   constructor(private readonly options: ByteShaperOptions) {
-    this.sharedUp = options.shared && byteBucket(options.shared, options.clock);
-    this.sharedDown = options.shared && byteBucket(options.shared, options.clock);
+    this.sharedUp = options.shared && byteBudget(options.shared, options.clock);
+    this.sharedDown = options.shared && byteBudget(options.shared, options.clock);
   }
 
   /** Throttles for one connection's two directions, or undefined where nothing limits. */
   throttles(): { up: Throttle | undefined; down: Throttle | undefined } {
     const per = this.options.perConnection;
-    const up = [this.sharedUp, per && byteBucket(per, this.options.clock)].filter(
-      (b): b is TokenBucket => !!b,
+    const up = [this.sharedUp, per && byteBudget(per, this.options.clock)].filter(
+      (b): b is ByteBudget => !!b,
     );
-    const down = [this.sharedDown, per && byteBucket(per, this.options.clock)].filter(
-      (b): b is TokenBucket => !!b,
+    const down = [this.sharedDown, per && byteBudget(per, this.options.clock)].filter(
+      (b): b is ByteBudget => !!b,
     );
     return {
       up: up.length > 0 ? new BucketThrottle(up) : undefined,

@@ -9,6 +9,8 @@ export interface Throttle {
   grant(want: number): number;
   /** Milliseconds until some of `want` bytes could be granted. */
   waitMs(want: number): number;
+  /** The pump is done with this throttle (it may have been waiting for a share). */
+  release?(): void;
 }
 
 export interface PumpOptions {
@@ -49,6 +51,7 @@ export class Pump {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.options.throttle?.release?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.pending = undefined;
