@@ -1,15 +1,10 @@
 // The operator's firewall hop config, as a manifest carries it:
 //   {defaultAction: allow|deny, allow?: [{name?, from?: [{cidr, except?}], ports?: [8080, {port, endPort}]}], deny?: [...]}
 // Decoding collects every problem with its field path and never throws.
+import { isObject, type Json } from "../sdk/proto-json.js";
 import { ErrorList, type Validated } from "../sdk/validated.js";
 import { type Cidr, parseCidr, subtractCidrs } from "./cidr.js";
 import type { FirewallAction, FirewallPolicy, FirewallRule, PortRange } from "./policy.js";
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function checkKeys(o: Json, allowed: readonly string[], path: string, errors: ErrorList): void {
   for (const k of Object.keys(o))

@@ -3,15 +3,10 @@
 // direct_remote_ip, remote_ip, source_ip, and or_ids/and_ids/not_id over them; permissions any,
 // destination_port, destination_port_range ([start, end), as Int32Range), and or_rules/and_rules/
 // not_rule over them. Anything else is reported with its field path, never silently ignored.
+import { isObject } from "../sdk/proto-json.js";
 import { ErrorList, type Validated } from "../sdk/validated.js";
 import { ALL_IPV4, ALL_IPV6, type Cidr, complementCidrs, intersectCidrs, parseCidr } from "./cidr.js";
 import type { FirewallAction, FirewallPolicy, FirewallRule, PortRange } from "./policy.js";
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decodeConnectionLimit, decodeLocalRateLimit, decodeQosConfig, durationMs } from "./qos-config.js";
+import { durationMs } from "../sdk/proto-json.js";
+import { decodeConnectionLimit, decodeLocalRateLimit, decodeQosConfig } from "./qos-config.js";
 
 describe("decodeQosConfig", () => {
   it("decodes the design's example hop", () => {

@@ -3,15 +3,10 @@
 //    bandwidth: {bytesPerSecond, burstBytes?, perConnection?: {bytesPerSecond, burstBytes?}}}
 //  - Envoy's local_ratelimit and connection_limit network filters, as protobufjs decodes them with
 //    keepCase (snake_case, wrappers as {value}, Durations as {seconds, nanos} or "1.5s").
+import { durationMs, isObject, type Json, wrappedValue as wrapped } from "../sdk/proto-json.js";
 import { ErrorList, type Validated } from "../sdk/validated.js";
 import type { ByteRate } from "./byte-shaper.js";
 import type { ConnectionLimitOptions } from "./connection-limiter.js";
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** A connection-rate bucket: Envoy's discrete form or a plain per-second rate. */
 export type ConnectionRate =
@@ -100,28 +95,6 @@ export function decodeQosConfig(raw: unknown): Validated<QosConfig> {
     if (perConnection) out.bandwidth.perConnection = perConnection;
   }
   return errors.result(out);
-}
-
-/** google.protobuf.Duration as protobufjs or proto3 JSON gives it, in milliseconds. */
-export function durationMs(v: unknown): number | undefined {
-  if (typeof v === "string") {
-    const m = /^(-?\d+(?:\.\d+)?)s$/.exec(v);
-    return m ? Number(m[1]) * 1000 : undefined;
-  }
-  if (!isObject(v)) return undefined;
-  const s =
-    v.seconds === undefined ? 0 : Number(typeof v.seconds === "object" ? String(v.seconds) : v.seconds);
-  const n = v.nanos === undefined ? 0 : Number(v.nanos);
-  if (!Number.isFinite(s) || !Number.isFinite(n)) return undefined;
-  return s * 1000 + n / 1e6;
-}
-
-function wrapped(v: unknown): unknown {
-  if (isObject(v) && "value" in v) {
-    const x = v.value;
-    return typeof x === "string" ? Number(x) : x;
-  }
-  return v;
 }
 
 /** envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit: a connection takes one token. */
