@@ -41,12 +41,13 @@ export class BucketThrottle implements Throttle {
 
   constructor(private readonly budgets: readonly ByteBudget[]) {
     // Wake for about 20 ms worth of the slowest rate: small enough to keep the flow smooth, large
-    // enough that a slow rate does not mean a timer per byte.
+    // enough that a slow rate does not mean a timer per byte. Never wait for a full bucket: a timer
+    // that fires late would find it full and the rate lost meanwhile would not come back.
     let rate = Number.POSITIVE_INFINITY;
     let cap = QUANTUM;
     for (const b of budgets) {
       rate = Math.min(rate, b.bucket.rate);
-      cap = Math.min(cap, Math.floor(b.bucket.capacity));
+      cap = Math.min(cap, Math.floor(b.bucket.capacity / 2));
     }
     this.target = Math.max(1, Math.min(cap, Math.floor(rate / 50)));
   }
@@ -66,7 +67,7 @@ export class BucketThrottle implements Throttle {
     const n = Math.min(want, this.target);
     let wait = 0;
     for (const b of this.budgets) {
-      const need = Math.min(b.bucket.capacity, n * Math.max(1, b.waiting));
+      const need = Math.max(1, Math.min(Math.floor(b.bucket.capacity / 2), n * Math.max(1, b.waiting)));
       wait = Math.max(wait, b.bucket.msUntil(need));
     }
     return wait;
