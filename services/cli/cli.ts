@@ -9,6 +9,7 @@ import { applyCommand, deleteFromFiles, validateCommand } from "./commands/apply
 import { eventsCommand } from "./commands/events.js";
 import { deleteByName, describeCommand, getCommand } from "./commands/get.js";
 import { controlCommand } from "./commands/server.js";
+import { statusCommand } from "./commands/status.js";
 import type { CliContext, CliIo } from "./context.js";
 import { ExitCode, ExitError } from "./exit.js";
 
@@ -94,6 +95,12 @@ export function buildProgram(io: CliIo): Command {
     .option("--limit <n>", "how many recent events without --follow", "100")
     .addOption(new Option("-o, --output <format>", "table or json").default("table"))
     .action((options) => eventsCommand(ctx, options));
+
+  program
+    .command("status")
+    .description("each xDS node's config versions and ACK/NACK state")
+    .addOption(new Option("-o, --output <format>", "table or json").default("table"))
+    .action((options) => statusCommand(ctx, options));
 
   program
     .command("schema")

@@ -9,6 +9,21 @@ export interface ApplyResponse {
   items: { action: OpAction; object: StoredResource }[];
 }
 
+export interface XdsNodeStatus {
+  id: string;
+  cluster: string;
+  connected: boolean;
+  connectedAt: string;
+  types: {
+    typeUrl: string;
+    sent?: string;
+    acked?: string;
+    nacked?: string;
+    error?: string;
+    resources: number;
+  }[];
+}
+
 /** The server could not be reached at all (as opposed to answering with an error). */
 export class UnreachableError extends Error {
   override readonly name = "UnreachableError";
@@ -37,6 +52,10 @@ export class ApiClient {
     const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : "";
     const body = await this.#request<{ items: StoredResource[] }>("GET", `/v1/${KIND_PLURALS[kind]}${query}`);
     return body.items;
+  }
+
+  async xdsNodes(): Promise<XdsNodeStatus[]> {
+    return (await this.#request<{ items: XdsNodeStatus[] }>("GET", "/v1/xds/nodes")).items;
   }
 
   async recentEvents(

@@ -1,4 +1,4 @@
-// Serialises applies: cross-resource checks read the store, so check-then-commit must not interleave.
+// Runs async tasks one at a time, in call order (check-then-commit, read-modify-write of status).
 export class Mutex {
   #tail: Promise<void> = Promise.resolve();
 

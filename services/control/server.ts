@@ -9,9 +9,11 @@ import { connectEventBus, createEventPublisher, type EventPublisher } from "./ev
 import { publishStoreChanges } from "./events/store-events.js";
 import { createMetrics } from "./metrics.js";
 import { runStatusReconciler } from "./status/reconciler.js";
+import { createStatusWriter } from "./status/status-writer.js";
 import { openEmbeddedStore } from "./store/index.js";
 import type { Store } from "./store/store.js";
 import { VERSION } from "./version.js";
+import { createXdsControl, type XdsControl } from "./xds-server.js";
 
 export interface ControlServerOptions {
   apiAddr: string;
@@ -26,6 +28,9 @@ export interface ControlServerOptions {
 
 export interface ControlServer {
   apiUrl: string;
+  /** Where the xDS gRPC server listens, `host:port` (the port the OS chose for port 0). */
+  xdsAddr: string;
+  xds: XdsControl;
   /** How events travel, in words (NATS at ..., embedded nats-server, in-process bus). */
   eventsDescription: string;
   store: Store;
@@ -52,7 +57,10 @@ export async function startControlServer(options: ControlServerOptions): Promise
     source: "catena/control",
     logger,
   });
-  const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, logger)];
+  const status = createStatusWriter(store);
+  const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
+  const xds = createXdsControl({ store, events, status, logger });
+  const xdsPort = await xds.listen(options.xdsAddr);
 
   const metrics = createMetrics("catena-control");
   const app = buildApi({
@@ -62,23 +70,29 @@ export async function startControlServer(options: ControlServerOptions): Promise
     metrics,
     logger,
     version: VERSION,
+    xds: xds.status,
+    instances: xds.instances,
     notReadyReason: () => undefined,
   });
   await app.listen({ host: api.host, port: api.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : api.port;
   const apiUrl = `http://${api.host.includes(":") ? `[${api.host}]` : api.host}:${port}`;
-  logger.info({ apiUrl, events: connection.description }, "control server ready");
+  const xdsAddr = `${parseHostPort(options.xdsAddr, "--xds-addr").host}:${xdsPort}`;
+  logger.info({ apiUrl, xdsAddr, events: connection.description }, "control server ready");
 
   let closing: Promise<void> | undefined;
   return {
     apiUrl,
+    xdsAddr,
+    xds,
     eventsDescription: connection.description,
     store,
     events,
     close() {
       closing ??= (async () => {
         await app.close();
+        await xds.close();
         await store.close();
         await Promise.allSettled(tasks);
         await events.close();

@@ -15,13 +15,15 @@ export interface TestControl {
   stop(): Promise<void>;
 }
 
-export async function startTestControl(options: { natsUrl?: string; root?: string; dataDir?: string } = {}) {
+export async function startTestControl(
+  options: { natsUrl?: string; root?: string; dataDir?: string; xdsAddr?: string } = {},
+) {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "catena-test-")));
   const root = options.root ?? uniqueRoot();
   const natsUrl = options.natsUrl ?? SHARED_NATS_URL;
   const server = await startControlServer({
     apiAddr: "127.0.0.1:0",
-    xdsAddr: "127.0.0.1:0",
+    xdsAddr: options.xdsAddr ?? "127.0.0.1:0",
     dataDir,
     natsUrl,
     natsRoot: root,

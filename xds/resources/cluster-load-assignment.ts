@@ -13,6 +13,8 @@ export interface EndpointInput {
   hostname?: string;
   /** filter_metadata entries, e.g. {"catena": {"portName": "http"}}. */
   metadata?: Record<string, { [key: string]: Json }>;
+  /** Overrides the assignment's locality for this endpoint. */
+  locality?: LocalityInput;
 }
 
 export interface LocalityInput {
@@ -24,6 +26,7 @@ export interface LocalityInput {
 export interface ClusterLoadAssignmentInput {
   clusterName: string;
   endpoints: EndpointInput[];
+  /** Locality of endpoints that name none. */
   locality?: LocalityInput;
 }
 
@@ -41,18 +44,32 @@ function endpointObject(e: EndpointInput): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Endpoints are grouped by locality; a locality's weight is the sum of its endpoints' weights
+ * (gRPC's xds_wrr_locality picks localities by that weight, then round-robins within one).
+ */
 export function clusterLoadAssignment(input: ClusterLoadAssignmentInput): Resource {
-  const loc = input.locality ?? {};
-  const endpoints =
-    input.endpoints.length === 0
-      ? []
-      : [
-          {
-            locality: { region: loc.region ?? "", zone: loc.zone ?? "", sub_zone: loc.subZone ?? "" },
-            // gRPC ignores localities without a weight.
-            load_balancing_weight: { value: 1 },
-            lb_endpoints: input.endpoints.map(endpointObject),
-          },
-        ];
+  const groups = new Map<string, { locality: LocalityInput; endpoints: EndpointInput[]; weight: number }>();
+  for (const e of input.endpoints) {
+    const loc = e.locality ?? input.locality ?? {};
+    const key = `${loc.region ?? ""}\u0000${loc.zone ?? ""}\u0000${loc.subZone ?? ""}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = { locality: loc, endpoints: [], weight: 0 };
+      groups.set(key, group);
+    }
+    group.endpoints.push(e);
+    group.weight += e.weight ?? 1;
+  }
+  const endpoints = [...groups.values()].map((g) => ({
+    locality: {
+      region: g.locality.region ?? "",
+      zone: g.locality.zone ?? "",
+      sub_zone: g.locality.subZone ?? "",
+    },
+    // gRPC ignores localities without a weight.
+    load_balancing_weight: { value: g.weight },
+    lb_endpoints: g.endpoints.map(endpointObject),
+  }));
   return encodeResource(TYPE_URL.endpoint, input.clusterName, { cluster_name: input.clusterName, endpoints });
 }

@@ -79,7 +79,7 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
     },
   },
   {
-    name: "cluster load assignment has a weighted locality",
+    name: "cluster load assignment weighs a locality by the sum of its endpoints' weights",
     build: () =>
       clusterLoadAssignment({
         clusterName: "web",
@@ -90,12 +90,55 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
       endpoints: [
         {
           locality: {},
-          load_balancing_weight: { value: 1 },
+          load_balancing_weight: { value: 3 },
           lb_endpoints: [
             {
               endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } },
               health_status: "HEALTHY",
               load_balancing_weight: { value: 3 },
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    name: "cluster load assignment groups endpoints by their own locality",
+    build: () =>
+      clusterLoadAssignment({
+        clusterName: "web",
+        endpoints: [
+          { address: "10.0.0.1", port: 80, weight: 1, locality: { zone: "a" } },
+          { address: "10.0.0.2", port: 80, weight: 2, locality: { zone: "b" } },
+          { address: "10.0.0.3", port: 80, locality: { zone: "a" } },
+        ],
+      }),
+    expect: {
+      cluster_name: "web",
+      endpoints: [
+        {
+          locality: { zone: "a" },
+          load_balancing_weight: { value: 2 },
+          lb_endpoints: [
+            {
+              endpoint: { address: { socket_address: { address: "10.0.0.1", port_value: 80 } } },
+              health_status: "HEALTHY",
+              load_balancing_weight: { value: 1 },
+            },
+            {
+              endpoint: { address: { socket_address: { address: "10.0.0.3", port_value: 80 } } },
+              health_status: "HEALTHY",
+            },
+          ],
+        },
+        {
+          locality: { zone: "b" },
+          load_balancing_weight: { value: 2 },
+          lb_endpoints: [
+            {
+              endpoint: { address: { socket_address: { address: "10.0.0.2", port_value: 80 } } },
+              health_status: "HEALTHY",
+              load_balancing_weight: { value: 2 },
             },
           ],
         },

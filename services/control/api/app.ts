@@ -1,10 +1,12 @@
 // The control server's HTTP API: /v1 objects, apply and delete, events (SSE), health and metrics.
 import Fastify, { type FastifyReply, type FastifyRequest, LogController } from "fastify";
 import type { Logger } from "pino";
+import type { StatusReader } from "../../../xds/index.js";
 import { CatenaError, ErrorCode, isCatenaError } from "../errors.js";
 import type { CloudEvent } from "../events/types.js";
 import type { Metrics } from "../metrics.js";
 import { type Kind, resolveKind } from "../model/resource.js";
+import type { InstanceRegistry } from "../registry/instances.js";
 import { parseLabelSelector } from "../store/index.js";
 import type { LabelSelector, Store, Watch } from "../store/store.js";
 import type { Applier, ObjectRef } from "./apply.js";
@@ -32,6 +34,9 @@ export interface ApiDeps {
   metrics: Metrics;
   logger: Logger;
   version: string;
+  /** Per xDS node: versions sent, ACKed and NACKed (`catena status`). */
+  xds: StatusReader;
+  instances: InstanceRegistry;
   /** Readiness beyond the API itself (store open, xDS listening...); a reason when not ready. */
   notReadyReason(): string | undefined;
 }
@@ -121,6 +126,9 @@ export function buildApi(deps: ApiDeps) {
     });
   });
 
+  app.get("/v1/xds/nodes", async () => ({ items: xdsNodes(deps.xds) }));
+  app.get("/v1/instances", async () => ({ items: deps.instances.list() }));
+
   app.get("/v1/events", async (request, reply) => {
     const query = request.query as Record<string, string | undefined>;
     const filter: EventFilter = {
@@ -167,6 +175,25 @@ export function buildApi(deps: ApiDeps) {
   });
 
   return app;
+}
+
+/** The status table as JSON: per node and type, the versions sent, ACKed and NACKed. */
+export function xdsNodes(status: StatusReader) {
+  return status.nodes().map((n) => ({
+    id: n.node.id,
+    cluster: n.node.cluster,
+    connected: n.streams > 0,
+    connectedAt: n.connectedAt.toISOString(),
+    types: [...n.types.values()].map((t) => ({
+      typeUrl: t.typeUrl,
+      sent: t.sentVersion,
+      acked: t.ackedVersion,
+      nacked: t.nackedVersion,
+      ...(t.errorDetail ? { error: t.errorDetail.message } : {}),
+      resources: t.resources.size,
+      lastUpdated: t.lastUpdated.toISOString(),
+    })),
+  }));
 }
 
 function flag(request: FastifyRequest, name: string): boolean {

@@ -4,8 +4,8 @@ import { CatenaError, ErrorCode, type ErrorDetail } from "../errors.js";
 import { checkDeletes, checkReferences, indexResources, validateResource } from "../model/index.js";
 import type { Kind, Resource } from "../model/resource.js";
 import { objectKey } from "../model/resource.js";
+import { Mutex } from "../mutex.js";
 import type { CommitResult, Store } from "../store/store.js";
-import { Mutex } from "./mutex.js";
 
 export interface ObjectRef {
   kind: Kind;

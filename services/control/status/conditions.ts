@@ -19,7 +19,8 @@ export function setCondition(
     lastTransitionTime:
       previous && previous.status === update.status ? previous.lastTransitionTime : now.toISOString(),
   };
-  return [...conditions.filter((c) => c.type !== update.type), next];
+  // In place, so an unchanged condition leaves the list (and so the stored status) deep-equal.
+  return previous ? conditions.map((c) => (c === previous ? next : c)) : [...conditions, next];
 }
 
 export function findCondition(

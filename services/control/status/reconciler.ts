@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Kind, ResourceStatus, StoredResource } from "../model/resource.js";
 import type { Store } from "../store/store.js";
 import { type ConditionUpdate, setCondition } from "./conditions.js";
+import type { StatusWriter } from "./status-writer.js";
 
 const WAITS_FOR_INSTANCES: ReadonlySet<Kind> = new Set<Kind>(["ServiceFunction", "ServiceChain"]);
 
@@ -36,16 +37,18 @@ export function acceptedStatus(object: StoredResource, now: Date): ResourceStatu
 }
 
 /** Runs until the store closes; returns when the watch ends. */
-export async function runStatusReconciler(store: Store, logger: Logger): Promise<void> {
+export async function runStatusReconciler(store: Store, status: StatusWriter, logger: Logger): Promise<void> {
   for await (const change of store.watch({ initial: true })) {
     if (change.type === "deleted" || change.type === "status") continue;
-    const object = change.object;
-    if (object.status?.observedGeneration === object.metadata.generation) continue;
+    const { kind, metadata } = change.object;
     try {
-      await store.setStatus(object.kind, object.metadata.name, acceptedStatus(object, new Date()));
+      await status.update(kind, metadata.name, (current) =>
+        current.status?.observedGeneration === current.metadata.generation
+          ? (current.status ?? {})
+          : acceptedStatus(current, new Date()),
+      );
     } catch (err) {
-      // The object may have been deleted since; anything else is worth a log line.
-      logger.debug({ err, kind: object.kind, name: object.metadata.name }, "status update skipped");
+      logger.warn({ err, kind, name: metadata.name }, "status update failed");
     }
   }
 }

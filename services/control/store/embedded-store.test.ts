@@ -279,9 +279,10 @@ describe("isolation of returned objects", () => {
     const input = workload("web", { ports: [80] }, { app: "web" });
     const { results } = await store.commit([put(input)]);
     (input.spec.ports as number[]).push(1);
-    expect(() => (results[0]?.object.spec.ports as number[]).push(2)).toThrow(TypeError);
-    const got = await store.get("Workload", "web");
-    expect(() => (got?.spec.ports as number[]).push(3)).toThrow(TypeError);
+    const returned = results[0]!.object.spec.ports as number[];
+    expect(() => returned.push(2)).toThrow(TypeError);
+    const got = (await store.get("Workload", "web"))!.spec.ports as number[];
+    expect(() => got.push(3)).toThrow(TypeError);
     const [listed] = await store.list();
     expect(() => {
       if (listed?.metadata.labels) listed.metadata.labels.app = "changed";

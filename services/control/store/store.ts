@@ -43,9 +43,9 @@ export interface LabelSelector {
 
 export interface StoreReader {
   /**
- * Reads see only durable commits. Returned objects are deeply frozen and shared (no copy per read,
- * which keeps reads cheap on the apply path): clone one to change it.
- */
+   * Reads see only durable commits. Returned objects are deeply frozen and shared (no copy per read,
+   * which keeps reads cheap on the apply path): clone one to change it.
+   */
   get(kind: Kind, name: string): Promise<StoredResource | undefined>;
   /** Sorted by kind, then name. */
   list(kind?: Kind, selector?: LabelSelector): Promise<StoredResource[]>;

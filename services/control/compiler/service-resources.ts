@@ -1,0 +1,34 @@
+// The xDS resources of one Service, named after it: a ClusterLoadAssignment (EDS) for every
+// consumer, and for proxyless gRPC clients dialing `xds:///<service>` a Listener (api_listener),
+// RouteConfiguration and Cluster (EDS over ADS).
+import {
+  apiListener,
+  clusterLoadAssignment,
+  edsCluster,
+  type Resource,
+  routeConfiguration,
+} from "../../../xds/index.js";
+import type { ServiceEndpoint } from "./service-endpoints.js";
+
+export function serviceResources(name: string, endpoints: readonly ServiceEndpoint[]): Resource[] {
+  return [
+    clusterLoadAssignment({
+      clusterName: name,
+      endpoints: endpoints.map((e) => ({
+        address: e.address,
+        port: e.port,
+        weight: e.weight,
+        // One sub-zone per endpoint: gRPC weighs localities, not endpoints, under round robin, so
+        // this is how endpoint weights reach proxyless clients; region and zone keep their meaning.
+        locality: {
+          ...(e.region ? { region: e.region } : {}),
+          ...(e.zone ? { zone: e.zone } : {}),
+          subZone: `${e.address}:${e.port}`,
+        },
+      })),
+    }),
+    edsCluster({ name }),
+    routeConfiguration({ name, virtualHosts: [{ name, domains: ["*"], routes: [{ cluster: name }] }] }),
+    apiListener({ name, routeConfigName: name }),
+  ];
+}

@@ -1,0 +1,151 @@
+// The control server's xDS side: the ADS server over the snapshot cache the compiler fills, node
+// admission and instance registration, and what NACKs and connections become (events, conditions).
+import type { Logger } from "pino";
+import {
+  AdsServer,
+  type Node,
+  SnapshotCache,
+  type StatusReader,
+  type Logger as XdsLogger,
+} from "../../xds/index.js";
+import { Compiler } from "./compiler/compiler.js";
+import type { EventSink } from "./events/types.js";
+import type { ServiceFunctionSpec } from "./model/index.js";
+import { InstanceRegistry } from "./registry/instances.js";
+import type { StatusWriter } from "./status/status-writer.js";
+import type { Store } from "./store/store.js";
+
+export interface XdsControlOptions {
+  store: Store;
+  events: EventSink;
+  status: StatusWriter;
+  logger: Logger;
+  /** Debounce of snapshot publication (ms): a burst of applies becomes one push. */
+  debounceMs?: number;
+}
+
+export interface XdsControl {
+  compiler: Compiler;
+  instances: InstanceRegistry;
+  status: StatusReader;
+  listen(addr: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** xds/ takes a message-first 4-method logger; pino takes fields first. */
+function xdsLogger(logger: Logger): XdsLogger {
+  return {
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+  };
+}
+
+export function createXdsControl(options: XdsControlOptions): XdsControl {
+  const { store, events, status, logger } = options;
+  let compiler: Compiler | undefined;
+  const instances = new InstanceRegistry({
+    onChange: (instance, change) => {
+      events.emit({ kind: "xds", name: instance.id, verb: change, data: instance });
+      compiler?.schedule();
+    },
+  });
+  const cache = new SnapshotCache({
+    nodeKey: (node) => (compiler as Compiler).nodeKey(node),
+    debounceMs: options.debounceMs ?? 50,
+    logger: xdsLogger(logger),
+  });
+  compiler = new Compiler({ store, cache, instances, logger });
+  const fnOf = (node: Node) => compiler?.state.get("ServiceFunction", node.cluster);
+
+  const ads = new AdsServer({
+    cache,
+    logger: xdsLogger(logger),
+    controlPlaneId: "catena",
+    callbacks: {
+      onStreamOpen: ({ node }) => {
+        const admission = (compiler as Compiler).admit(node);
+        const fn = fnOf(node);
+        if (admission.ok && fn) {
+          const meta = node.metadata;
+          instances.streamOpened({
+            id: node.id,
+            function: node.cluster,
+            type: (fn.spec as ServiceFunctionSpec).type,
+            ...(typeof meta.address === "string" ? { address: meta.address } : {}),
+            ...(typeof meta.admin === "string" ? { admin: meta.admin } : {}),
+          });
+        }
+        if (!admission.ok) logger.warn({ node: node.id, reason: admission.reason }, "xDS node refused");
+        return admission;
+      },
+      onStreamClosed: ({ node }) => instances.streamClosed(node.id),
+      onNack: ({ node, typeUrl, version, errorDetail }) => {
+        const message = errorDetail.message;
+        logger.warn({ node: node.id, typeUrl, version, message }, "xDS NACK");
+        events.emit({
+          kind: "xds",
+          name: node.id,
+          verb: "nacked",
+          data: { node: node.id, cluster: node.cluster, typeUrl, version, message },
+        });
+        if (fnOf(node)) {
+          void status
+            .setConditions("ServiceFunction", node.cluster, [
+              {
+                type: "Programmed",
+                status: "False",
+                reason: "Nacked",
+                message: `${node.id} rejected ${shortType(typeUrl)} version ${version}: ${message}`,
+              },
+            ])
+            .catch((err: unknown) => logger.warn({ err }, "could not record NACK in status"));
+        }
+      },
+      onAck: ({ node }) => {
+        if (!fnOf(node)) return;
+        // Programmed again once no instance of this function holds a NACK.
+        const nacked = ads.status
+          .nodes()
+          .some(
+            (n) =>
+              n.node.cluster === node.cluster &&
+              n.streams > 0 &&
+              [...n.types.values()].some(
+                (t) => t.nackedVersion !== undefined && t.nackedVersion === t.sentVersion,
+              ),
+          );
+        if (nacked) return;
+        void status
+          .setConditions("ServiceFunction", node.cluster, [
+            {
+              type: "Programmed",
+              status: "True",
+              reason: "Acked",
+              message: "every connected instance ACKed",
+            },
+          ])
+          .catch((err: unknown) => logger.warn({ err }, "could not record ACK in status"));
+      },
+    },
+  });
+  const running = compiler.run();
+
+  return {
+    compiler,
+    instances,
+    status: ads.status,
+    listen: (addr) => ads.listen(addr),
+    async close() {
+      compiler?.close();
+      await ads.close();
+      cache.close();
+      await running.catch(() => undefined);
+    },
+  };
+}
+
+function shortType(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
+}
