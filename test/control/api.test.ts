@@ -189,6 +189,32 @@ describe("control API", () => {
     expect(selector.status).toBe(400);
   });
 
+  it("streams events as Server-Sent Events with the same filters", async () => {
+    const abort = new AbortController();
+    const res = await fetch(new URL("/v1/events?kind=network&name=sse-net", control.url), {
+      headers: { accept: "text/event-stream" },
+      signal: abort.signal,
+    });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    expect((await post(control.url, "/v1/apply", network("sse-other", "10.61.0.0/16"))).status).toBe(200);
+    expect((await post(control.url, "/v1/apply", network("sse-net", "10.60.0.0/16"))).status).toBe(200);
+    let text = "";
+    const decoder = new TextDecoder();
+    while (!text.includes("data: ")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value);
+    }
+    abort.abort();
+    const data = text
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; subject: string });
+    expect(data[0]).toMatchObject({ type: "dev.catena.network.created", subject: "sse-net" });
+    expect(data.every((e) => e.subject === "sse-net")).toBe(true);
+  });
+
   it("filters lists by label selector", async () => {
     await post(control.url, "/v1/apply", {
       items: [
