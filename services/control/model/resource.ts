@@ -21,13 +21,24 @@ export const KIND_PLURALS: Readonly<Record<Kind, string>> = {
   NetworkPolicy: "networkpolicies",
 };
 
+/** Short names, as kubectl has them (`svc`, `sc`). */
+const KIND_SHORT_NAMES: Readonly<Record<Kind, string>> = {
+  Network: "net",
+  Workload: "wl",
+  Service: "svc",
+  ServiceFunction: "sf",
+  ServiceChain: "sc",
+  NetworkPolicy: "netpol",
+};
+
 const KIND_BY_ALIAS = new Map<string, Kind>();
 for (const kind of KINDS) {
   KIND_BY_ALIAS.set(kind.toLowerCase(), kind);
   KIND_BY_ALIAS.set(KIND_PLURALS[kind], kind);
+  KIND_BY_ALIAS.set(KIND_SHORT_NAMES[kind], kind);
 }
 
-/** Resolves a kind as a user may type it: any case, singular or plural (`servicechain`, `ServiceChains`). */
+/** Resolves a kind as a user may type it: any case, singular, plural or short (`ServiceChains`, `sc`). */
 export function resolveKind(text: string): Kind | undefined {
   return KIND_BY_ALIAS.get(text.toLowerCase());
 }
