@@ -57,9 +57,12 @@ export {
   type LocalityInput,
 } from "./resources/cluster-load-assignment.js";
 export {
+  type CidrInput,
+  type FilterChainMatchInput,
   listenerFromObject,
   type NetworkFilter,
   networkFilter,
+  proxyProtocolListenerFilter,
   type TcpProxyInput,
   type TcpProxyListenerInput,
   tcpProxyFilter,
@@ -79,7 +82,9 @@ export {
 } from "./resources/secret.js";
 export {
   adsConfigSource,
+  cidrRange,
   duration,
+  filterMetadata,
   socketAddress,
   type TypedConfig,
   typedConfig,

@@ -19,6 +19,9 @@ const PROTO_FILES = [
   "envoy/extensions/filters/http/router/v3/router.proto",
   "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+  "envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol.proto",
+  "envoy/extensions/transport_sockets/proxy_protocol/v3/upstream_proxy_protocol.proto",
+  "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto",
   "xds/type/v3/typed_struct.proto",
   "google/rpc/status.proto",
 ];

@@ -16,6 +16,9 @@ export const TYPE_URL = {
   typedStruct: `${PREFIX}xds.type.v3.TypedStruct`,
   upstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
   downstreamTlsContext: `${PREFIX}envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext`,
+  listenerProxyProtocol: `${PREFIX}envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol`,
+  upstreamProxyProtocol: `${PREFIX}envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport`,
+  rawBuffer: `${PREFIX}envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer`,
 } as const;
 
 export type TypeUrlName = keyof typeof TYPE_URL;
@@ -29,6 +32,9 @@ export const FILTER_NAME = {
   httpConnectionManager: "envoy.filters.network.http_connection_manager",
   router: "envoy.filters.http.router",
   tlsTransportSocket: "envoy.transport_sockets.tls",
+  listenerProxyProtocol: "envoy.filters.listener.proxy_protocol",
+  upstreamProxyProtocol: "envoy.transport_sockets.upstream_proxy_protocol",
+  rawBuffer: "envoy.transport_sockets.raw_buffer",
 } as const;
 
 /**

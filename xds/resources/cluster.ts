@@ -1,7 +1,8 @@
 // Clusters Catena emits: endpoints from EDS over the same ADS stream, optional upstream TLS via SDS.
 import { encodeResource, type Resource } from "../resource.js";
 import { FILTER_NAME, TYPE_URL } from "../type-urls.js";
-import { adsConfigSource, duration, typedConfig } from "./typed-config.js";
+import type { Json } from "../wire/struct.js";
+import { adsConfigSource, duration, filterMetadata, typedConfig } from "./typed-config.js";
 
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RING_HASH" | "RANDOM" | "MAGLEV";
 
@@ -20,6 +21,10 @@ export interface EdsClusterInput {
   connectTimeoutMs?: number;
   lbPolicy?: LbPolicy;
   upstreamTls?: UpstreamTlsInput;
+  /** Start every upstream connection with a PROXY protocol header of this version. */
+  upstreamProxyProtocol?: "V1" | "V2";
+  /** Cluster metadata: filter_metadata per namespace. */
+  metadata?: Record<string, { [key: string]: Json }>;
   /** Raw Cluster fields (proto names): health_checks, outlier_detection, circuit_breakers... */
   extra?: Record<string, unknown>;
 }
@@ -46,14 +51,41 @@ function upstreamTlsSocket(tls: UpstreamTlsInput): Record<string, unknown> {
   };
 }
 
+/** The plain transport socket, which an upstream_proxy_protocol socket must wrap when nothing else is. */
+function rawBufferSocket(): Record<string, unknown> {
+  return { name: FILTER_NAME.rawBuffer, typed_config: typedConfig(TYPE_URL.rawBuffer) };
+}
+
+/** envoy.transport_sockets.upstream_proxy_protocol around `inner` (TLS, or raw_buffer). */
+function upstreamProxyProtocolSocket(
+  version: "V1" | "V2",
+  inner: Record<string, unknown>,
+): Record<string, unknown> {
+  return {
+    name: FILTER_NAME.upstreamProxyProtocol,
+    typed_config: typedConfig(TYPE_URL.upstreamProxyProtocol, {
+      config: { version },
+      transport_socket: inner,
+    }),
+  };
+}
+
+function transportSocket(input: EdsClusterInput): Record<string, unknown> | undefined {
+  const tls = input.upstreamTls ? upstreamTlsSocket(input.upstreamTls) : undefined;
+  if (!input.upstreamProxyProtocol) return tls;
+  return upstreamProxyProtocolSocket(input.upstreamProxyProtocol, tls ?? rawBufferSocket());
+}
+
 export function edsCluster(input: EdsClusterInput): Resource {
+  const socket = transportSocket(input);
   const cluster: Record<string, unknown> = {
     name: input.name,
     type: "EDS",
     eds_cluster_config: { service_name: input.serviceName ?? input.name, eds_config: adsConfigSource() },
     connect_timeout: duration(input.connectTimeoutMs ?? 5000),
     lb_policy: input.lbPolicy ?? "ROUND_ROBIN",
-    ...(input.upstreamTls ? { transport_socket: upstreamTlsSocket(input.upstreamTls) } : {}),
+    ...(socket ? { transport_socket: socket } : {}),
+    ...(input.metadata ? { metadata: filterMetadata(input.metadata) } : {}),
     ...input.extra,
   };
   return encodeResource(TYPE_URL.cluster, input.name, cluster);

@@ -1,7 +1,15 @@
 // Listeners Catena emits: a hop's TCP listener whose filter chain ends in tcp_proxy.
 import { encodeResource, type Resource } from "../resource.js";
 import { FILTER_NAME, TYPE_URL } from "../type-urls.js";
-import { duration, socketAddress, type TypedConfig, typedConfig } from "./typed-config.js";
+import type { Json } from "../wire/struct.js";
+import {
+  cidrRange,
+  duration,
+  filterMetadata,
+  socketAddress,
+  type TypedConfig,
+  typedConfig,
+} from "./typed-config.js";
 
 export interface NetworkFilter {
   name: string;
@@ -39,8 +47,38 @@ export interface TcpProxyListenerInput {
   tcpProxy: TcpProxyInput;
   /** Listener filters (e.g. envoy.filters.listener.proxy_protocol), as name + typed config. */
   listenerFilters?: NetworkFilter[];
+  /** The filter chain's match; a connection that matches no chain is closed. */
+  filterChainMatch?: FilterChainMatchInput;
+  /** Listener metadata: filter_metadata per namespace. */
+  metadata?: Record<string, { [key: string]: Json }>;
   /** Raw Listener fields (proto names) merged over what the builder sets. */
   extra?: Record<string, unknown>;
+}
+
+export interface CidrInput {
+  address: string;
+  /** Defaults to the whole address (/32 or /128). */
+  prefixLen?: number;
+}
+
+export interface FilterChainMatchInput {
+  /** The connection's source after listener filters (the PROXY header's source when one was read). */
+  sourcePrefixRanges?: CidrInput[];
+  /** The directly connected peer's address, whatever a PROXY header says. */
+  directSourcePrefixRanges?: CidrInput[];
+}
+
+function filterChainMatchObject(m: FilterChainMatchInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const ranges = (list: CidrInput[]) => list.map((c) => cidrRange(c.address, c.prefixLen));
+  if (m.sourcePrefixRanges) out.source_prefix_ranges = ranges(m.sourcePrefixRanges);
+  if (m.directSourcePrefixRanges) out.direct_source_prefix_ranges = ranges(m.directSourcePrefixRanges);
+  return out;
+}
+
+/** envoy.filters.listener.proxy_protocol: reads a PROXY v1/v2 header and takes its addresses. */
+export function proxyProtocolListenerFilter(): NetworkFilter {
+  return networkFilter(FILTER_NAME.listenerProxyProtocol, typedConfig(TYPE_URL.listenerProxyProtocol));
 }
 
 function filterObject(f: NetworkFilter): Record<string, unknown> {
@@ -52,8 +90,16 @@ export function tcpProxyListener(input: TcpProxyListenerInput): Resource {
   const listener: Record<string, unknown> = {
     name: input.name,
     address: socketAddress(input.address, input.port),
-    filter_chains: [{ filters }],
+    filter_chains: [
+      {
+        ...(input.filterChainMatch
+          ? { filter_chain_match: filterChainMatchObject(input.filterChainMatch) }
+          : {}),
+        filters,
+      },
+    ],
     ...(input.listenerFilters ? { listener_filters: input.listenerFilters.map(filterObject) } : {}),
+    ...(input.metadata ? { metadata: filterMetadata(input.metadata) } : {}),
     ...input.extra,
   };
   return encodeResource(TYPE_URL.listener, input.name, listener);

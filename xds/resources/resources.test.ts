@@ -5,7 +5,7 @@ import { TYPE_URL } from "../type-urls.js";
 import { apiListener } from "./api-listener.js";
 import { edsCluster } from "./cluster.js";
 import { clusterLoadAssignment } from "./cluster-load-assignment.js";
-import { tcpProxyListener } from "./listener.js";
+import { proxyProtocolListenerFilter, tcpProxyListener } from "./listener.js";
 import { routeConfiguration } from "./route-configuration.js";
 import { tlsCertificateSecret } from "./secret.js";
 import { typedConfig, typedStruct } from "./typed-config.js";
@@ -76,6 +76,59 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
       type: "EDS",
       lb_policy: "LEAST_REQUEST",
       eds_cluster_config: { service_name: "web", eds_config: { ads: {}, resource_api_version: "V3" } },
+    },
+  },
+  {
+    name: "listener reads PROXY headers only from the given peers and carries metadata",
+    build: () =>
+      tcpProxyListener({
+        name: "c/1",
+        address: "127.64.0.3",
+        port: 8080,
+        listenerFilters: [proxyProtocolListenerFilter()],
+        filterChainMatch: { directSourcePrefixRanges: [{ address: "127.64.0.2" }, { address: "::1" }] },
+        metadata: { catena: { chain: "c", hop: 1 } },
+        tcpProxy: { cluster: "c/1/next" },
+      }),
+    expect: {
+      listener_filters: [
+        {
+          name: "envoy.filters.listener.proxy_protocol",
+          typed_config: { "@type": TYPE_URL.listenerProxyProtocol },
+        },
+      ],
+      filter_chains: [
+        {
+          filter_chain_match: {
+            direct_source_prefix_ranges: [
+              { address_prefix: "127.64.0.2", prefix_len: { value: 32 } },
+              { address_prefix: "::1", prefix_len: { value: 128 } },
+            ],
+          },
+        },
+      ],
+      metadata: {
+        filter_metadata: {
+          catena: { fields: { chain: { stringValue: "c" }, hop: { numberValue: 1 } } },
+        },
+      },
+    },
+  },
+  {
+    name: "cluster sends PROXY v2 through upstream_proxy_protocol around raw_buffer",
+    build: () => edsCluster({ name: "c/0/next", upstreamProxyProtocol: "V2" }),
+    expect: {
+      transport_socket: {
+        name: "envoy.transport_sockets.upstream_proxy_protocol",
+        typed_config: {
+          "@type": TYPE_URL.upstreamProxyProtocol,
+          config: { version: "V2" },
+          transport_socket: {
+            name: "envoy.transport_sockets.raw_buffer",
+            typed_config: { "@type": TYPE_URL.rawBuffer },
+          },
+        },
+      },
     },
   },
   {

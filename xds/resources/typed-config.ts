@@ -34,3 +34,15 @@ export function duration(ms: number): { seconds: number; nanos: number } {
 export function socketAddress(address: string, port: number): Record<string, unknown> {
   return { socket_address: { address, port_value: port } };
 }
+
+/** envoy.config.core.v3.CidrRange; the prefix length defaults to the whole address (/32 or /128). */
+export function cidrRange(address: string, prefixLen?: number): Record<string, unknown> {
+  return { address_prefix: address, prefix_len: { value: prefixLen ?? (address.includes(":") ? 128 : 32) } };
+}
+
+/** envoy.config.core.v3.Metadata with filter_metadata per namespace, from plain JSON. */
+export function filterMetadata(namespaces: Record<string, { [key: string]: Json }>): Record<string, unknown> {
+  const fm: Record<string, unknown> = {};
+  for (const [ns, value] of Object.entries(namespaces)) fm[ns] = jsonToStruct(value);
+  return { filter_metadata: fm };
+}

@@ -32,7 +32,6 @@ export function serviceEndpoints(
   state: ModelState,
   instances: InstanceRegistry,
 ): ServiceEndpoint[] {
-  const spec = service.spec as ServiceSpec;
   const chain = frontingChain(state, service.metadata.name);
   if (chain) {
     const chainSpec = chain.spec as ServiceChainSpec;
@@ -49,6 +48,15 @@ export function serviceEndpoints(
         owner: i.id,
       }));
   }
+  return backendEndpoints(service, state);
+}
+
+/** The Service's own endpoints (static ones and selected Workloads), chain or not: a chain's last hop goes here. */
+export function backendEndpoints(
+  service: ServiceResource | StoredResource,
+  state: ModelState,
+): ServiceEndpoint[] {
+  const spec = service.spec as ServiceSpec;
   const out: ServiceEndpoint[] = (spec.endpoints ?? []).map((e) => ({
     address: e.address,
     port: e.port,

@@ -1,0 +1,407 @@
+// The data path of one ServiceChain in the Envoy dialect: for every function instance that runs
+// one of its hops, the Listener, Cluster and ClusterLoadAssignment it must hold. The contract with
+// the function host is docs/design.md, "Hop resources: what a function instance receives".
+import { isIPv6 } from "node:net";
+import {
+  CATENA_FILTER_NAME,
+  CATENA_TYPE_URL,
+  loadCatenaProtos,
+  pluginFilterName,
+  pluginTypeUrl,
+} from "../../../proto/catena/v1/protos.js";
+import {
+  clusterLoadAssignment,
+  duration,
+  edsCluster,
+  FILTER_NAME,
+  type Json,
+  type LbPolicy,
+  type NetworkFilter,
+  networkFilter,
+  proxyProtocolListenerFilter,
+  type Resource,
+  TYPE_URL,
+  tcpProxyListener,
+  typedConfig,
+  typedStruct,
+} from "../../../xds/index.js";
+import {
+  applyHopConfigDefaults,
+  effectiveHopConfig,
+  type FirewallConfig,
+  type LoadBalancerConfig,
+  type QosConfig,
+  type ServiceChainSpec,
+  type ServiceFunctionSpec,
+  type ServiceSpec,
+} from "../model/index.js";
+import type { Kind, StoredResource } from "../model/resource.js";
+import type { FunctionInstance } from "../registry/instances.js";
+
+/** One hop as it runs: its ServiceFunction, that function's type, and the effective config. */
+export interface HopInput {
+  function: string;
+  type: string;
+  /** The ServiceFunction's config under the hop's own, with the type's declared defaults. */
+  config: Record<string, unknown>;
+}
+
+export interface UpstreamEndpoint {
+  address: string;
+  port: number;
+  weight: number;
+}
+
+export interface ChainInput {
+  name: string;
+  service: string;
+  port: number;
+  placement: "separate" | "fused";
+  hops: HopInput[];
+  /** The Service's `proxyProtocol: v2`: the last hop opens connections to it with a PROXY v2 header. */
+  serviceProxyProtocol: boolean;
+  /** The Service's own endpoints (never the chain's ingress). */
+  endpoints: UpstreamEndpoint[];
+  /** Connected instances with an address, per ServiceFunction, ordered by id. */
+  instances: Record<string, { id: string; address: string }[]>;
+}
+
+/** Where a listener of the chain runs: one per hop, or one for the whole chain when fused. */
+export interface ChainStage {
+  /** The listener's name, `C/h` or `C/fused`; its cluster and assignment are `<name>/next`. */
+  name: string;
+  /** Hop indexes whose filters the listener holds. */
+  hops: number[];
+  function: string;
+  /** Ids of the instances running the stage. */
+  instances: string[];
+  /** Why the stage's instances get nothing yet (no previous hop to accept connections from). */
+  withheld?: string;
+}
+
+export interface ChainProblem {
+  reason: string;
+  message: string;
+}
+
+export interface ChainResources {
+  stages: ChainStage[];
+  /** Per instance id, what it must hold for this chain. */
+  byInstance: Map<string, Resource[]>;
+  problems: ChainProblem[];
+}
+
+export type ResolvedChain = { ok: true; input: ChainInput } | ({ ok: false } & ChainProblem);
+
+type Lookup = (kind: Kind, name: string) => StoredResource | undefined;
+
+/**
+ * Gathers what a chain compiles from. `endpoints` gives the Service's own endpoints and
+ * `instances` a function's connected instances; instances without an address cannot bind and
+ * are left out.
+ */
+export function resolveChain(
+  chain: StoredResource,
+  get: Lookup,
+  endpoints: (service: StoredResource) => UpstreamEndpoint[],
+  instances: (fn: string) => readonly FunctionInstance[],
+): ResolvedChain {
+  const spec = chain.spec as ServiceChainSpec;
+  const service = get("Service", spec.service);
+  if (!service) {
+    return { ok: false, reason: "InvalidReference", message: `Service ${spec.service} does not exist` };
+  }
+  const hops: HopInput[] = [];
+  const byFunction: ChainInput["instances"] = {};
+  for (const [i, hop] of spec.hops.entries()) {
+    const fn = get("ServiceFunction", hop.function);
+    if (!fn) {
+      return {
+        ok: false,
+        reason: "InvalidReference",
+        message: `hop ${i}: ServiceFunction ${hop.function} does not exist`,
+      };
+    }
+    const fnSpec = fn.spec as ServiceFunctionSpec;
+    const config = applyHopConfigDefaults(fnSpec.type, effectiveHopConfig(fnSpec.config, hop.config));
+    hops.push({ function: hop.function, type: fnSpec.type, config });
+    byFunction[hop.function] ??= instances(hop.function).flatMap((inst) =>
+      inst.address ? [{ id: inst.id, address: inst.address }] : [],
+    );
+  }
+  const serviceSpec = service.spec as ServiceSpec;
+  return {
+    ok: true,
+    input: {
+      name: chain.metadata.name,
+      service: spec.service,
+      port: spec.ingress.port,
+      placement: spec.placement ?? "separate",
+      hops,
+      serviceProxyProtocol: serviceSpec.proxyProtocol === "v2",
+      endpoints: endpoints(service).map((e) => ({ address: e.address, port: e.port, weight: e.weight })),
+      instances: byFunction,
+    },
+  };
+}
+
+/** Every instance's resources for the chain (docs/design.md, "Hop resources"). */
+export function chainResources(input: ChainInput): ChainResources {
+  const out: ChainResources = { stages: [], byInstance: new Map(), problems: [] };
+  const { name: chain, hops } = input;
+  const last = hops.length - 1;
+  const fused = input.placement === "fused";
+  const stages: { name: string; hops: number[]; fn: string }[] = fused
+    ? [{ name: `${chain}/fused`, hops: hops.map((_, i) => i), fn: hops[0]?.function ?? "" }]
+    : hops.map((h, i) => ({ name: `${chain}/${i}`, hops: [i], fn: h.function }));
+
+  const instancesOf = (fn: string) => input.instances[fn] ?? [];
+  for (const [s, stage] of stages.entries()) {
+    const first = stage.hops[0] ?? 0;
+    const lastHop = stage.hops[stage.hops.length - 1] ?? 0;
+    const runs = instancesOf(stage.fn);
+    const previous = s > 0 ? instancesOf(stages[s - 1]?.fn ?? "") : [];
+    const info: ChainStage = { name: stage.name, hops: stage.hops, function: stage.fn, instances: [] };
+    out.stages.push(info);
+    // An empty source_prefix_ranges list matches any source: rather no listener than an open one.
+    if (s > 0 && previous.length === 0) {
+      info.withheld = `hop ${s - 1} (${stages[s - 1]?.fn}) has no instance to accept connections from`;
+      continue;
+    }
+
+    const toEndpoints = lastHop === last;
+    const next = toEndpoints
+      ? input.endpoints
+      : instancesOf(hops[lastHop + 1]?.function ?? "").map((i) => ({
+          address: i.address,
+          port: input.port,
+          weight: 1,
+        }));
+    const clusterName = `${stage.name}/next`;
+    // Fused: the load balancer nearest the endpoints shapes the one cluster.
+    const lb = [...stage.hops].reverse().find((h) => hops[h]?.type === "loadbalancer");
+    const cluster = hopCluster({
+      name: clusterName,
+      proxyProtocol: !toEndpoints || input.serviceProxyProtocol,
+      lb: lb === undefined ? undefined : (hops[lb]?.config as LoadBalancerConfig),
+    });
+    const assignment = clusterLoadAssignment({
+      clusterName,
+      endpoints: next.map((e) => ({ address: e.address, port: e.port, weight: e.weight })),
+    });
+    const filters = stage.hops.flatMap((h) => {
+      const hop = hops[h];
+      return hop ? hopFilters(hop, `${chain}/${h}`) : [];
+    });
+    const metadata: { [key: string]: Json } = { chain, hop: first, service: input.service };
+    if (fused) metadata.hops = hops.length;
+
+    for (const inst of runs) {
+      if (out.byInstance.has(inst.id)) {
+        // The same function twice in a chain: one instance cannot bind the chain's port twice.
+        out.problems.push({
+          reason: "PortConflict",
+          message: `${stage.name}: instance ${inst.id} already listens on port ${input.port} for an earlier hop of this chain`,
+        });
+        continue;
+      }
+      info.instances.push(inst.id);
+      const listener = tcpProxyListener({
+        name: stage.name,
+        address: inst.address,
+        port: input.port,
+        filters,
+        tcpProxy: { cluster: clusterName, statPrefix: stage.name },
+        ...(first > 0
+          ? {
+              listenerFilters: [proxyProtocolListenerFilter()],
+              // The directly connected peer, not the PROXY header's source (Envoy's source_prefix_ranges).
+              filterChainMatch: {
+                directSourcePrefixRanges: previous.map((p) => ({
+                  address: p.address,
+                  prefixLen: isIPv6(p.address) ? 128 : 32,
+                })),
+              },
+            }
+          : {}),
+        metadata: { catena: metadata },
+      });
+      out.byInstance.set(inst.id, [listener, cluster, assignment]);
+    }
+  }
+  return out;
+}
+
+// --- filters ------------------------------------------------------------------------------------
+
+/** A hop's network filters, by its function's type; `statPrefix` is `C/h`. */
+export function hopFilters(hop: HopInput, statPrefix: string): NetworkFilter[] {
+  switch (hop.type) {
+    case "firewall":
+      return firewallFilters(hop.config as FirewallConfig, statPrefix);
+    case "qos":
+      return qosFilters(hop.config as QosConfig, statPrefix);
+    case "loadbalancer":
+    case "vpn":
+    case "discovery":
+      return [];
+    default:
+      return [
+        networkFilter(
+          pluginFilterName(hop.type),
+          // Hop configs are stored JSON, so the cast only names what they already are.
+          typedStruct(pluginTypeUrl(hop.type), hop.config as { [key: string]: Json }),
+        ),
+      ];
+  }
+}
+
+type FirewallRule = NonNullable<FirewallConfig["allow"]>[number];
+
+function cidr(text: string): Record<string, unknown> {
+  const [address = text, len] = text.split("/");
+  const prefixLen = len === undefined ? (isIPv6(address) ? 128 : 32) : Number(len);
+  return { address_prefix: address, prefix_len: { value: prefixLen } };
+}
+
+function principal(rule: FirewallRule): Record<string, unknown> {
+  const ids = (rule.from ?? []).map((s) => ({ remote_ip: cidr(s.cidr) }));
+  if (ids.length === 0) return { any: true };
+  if (ids.length === 1) return ids[0] as Record<string, unknown>;
+  return { or_ids: { ids } };
+}
+
+function permission(rule: FirewallRule): Record<string, unknown> {
+  const rules = (rule.ports ?? []).map((p) => {
+    if (typeof p === "number") return { destination_port: p };
+    if (p.endPort === undefined || p.endPort === p.port) return { destination_port: p.port };
+    // Int32Range's end is exclusive; the operator's endPort is inclusive.
+    return { destination_port_range: { start: p.port, end: p.endPort + 1 } };
+  });
+  if (rules.length === 0) return { any: true };
+  if (rules.length === 1) return rules[0] as Record<string, unknown>;
+  return { or_rules: { rules } };
+}
+
+function rbacFilter(
+  action: "ALLOW" | "DENY",
+  prefix: "allow" | "deny",
+  rules: readonly FirewallRule[],
+  statPrefix: string,
+): NetworkFilter {
+  const policies: Record<string, unknown> = {};
+  rules.forEach((rule, i) => {
+    policies[`${prefix}-${i}`] = { permissions: [permission(rule)], principals: [principal(rule)] };
+  });
+  return networkFilter(
+    FILTER_NAME.networkRbac,
+    typedConfig(TYPE_URL.networkRbac, { stat_prefix: statPrefix, rules: { action, policies } }),
+  );
+}
+
+/** Deny rules first (a match denies), then, under `defaultAction: deny`, allow rules (no match denies). */
+export function firewallFilters(config: FirewallConfig, statPrefix: string): NetworkFilter[] {
+  const out: NetworkFilter[] = [];
+  if (config.deny && config.deny.length > 0) out.push(rbacFilter("DENY", "deny", config.deny, statPrefix));
+  if (config.defaultAction === "deny") out.push(rbacFilter("ALLOW", "allow", config.allow ?? [], statPrefix));
+  return out;
+}
+
+export function qosFilters(config: QosConfig, statPrefix: string): NetworkFilter[] {
+  const out: NetworkFilter[] = [];
+  if (config.connectionsPerSecond !== undefined) {
+    out.push(
+      networkFilter(
+        FILTER_NAME.localRateLimit,
+        typedConfig(TYPE_URL.localRateLimit, {
+          stat_prefix: statPrefix,
+          token_bucket: {
+            max_tokens: config.burstConnections ?? config.connectionsPerSecond,
+            tokens_per_fill: { value: config.connectionsPerSecond },
+            fill_interval: duration(1000),
+          },
+        }),
+      ),
+    );
+  }
+  if (config.maxConnections !== undefined) {
+    out.push(
+      networkFilter(
+        FILTER_NAME.connectionLimit,
+        typedConfig(TYPE_URL.connectionLimit, {
+          stat_prefix: statPrefix,
+          max_connections: { value: config.maxConnections },
+        }),
+      ),
+    );
+  }
+  if (config.bandwidth) {
+    loadCatenaProtos();
+    const { bytesPerSecond, burstBytes, scope } = config.bandwidth;
+    out.push(
+      networkFilter(
+        CATENA_FILTER_NAME.bandwidth,
+        typedConfig(CATENA_TYPE_URL.bandwidth, {
+          bytes_per_second: bytesPerSecond,
+          ...(burstBytes !== undefined ? { burst_bytes: burstBytes } : {}),
+          scope: scope === "chain" ? "CHAIN" : "CONNECTION",
+        }),
+      ),
+    );
+  }
+  return out;
+}
+
+// --- cluster ------------------------------------------------------------------------------------
+
+const LB_POLICY: Record<NonNullable<LoadBalancerConfig["policy"]>, LbPolicy> = {
+  round_robin: "ROUND_ROBIN",
+  least_request: "LEAST_REQUEST",
+  ring_hash: "RING_HASH",
+  maglev: "MAGLEV",
+  random: "RANDOM",
+};
+
+/** The cluster of a stage: EDS over ADS, 5 s connect timeout, shaped by a load balancer hop. */
+export function hopCluster(input: {
+  name: string;
+  proxyProtocol: boolean;
+  lb?: LoadBalancerConfig;
+}): Resource {
+  const { lb } = input;
+  const extra: Record<string, unknown> = {};
+  if (lb?.healthCheck) {
+    const hc = lb.healthCheck;
+    extra.health_checks = [
+      {
+        timeout: duration(hc.timeoutMs),
+        interval: duration(hc.intervalMs),
+        unhealthy_threshold: { value: hc.unhealthyThreshold ?? 2 },
+        healthy_threshold: { value: hc.healthyThreshold ?? 1 },
+        tcp_health_check: {},
+      },
+    ];
+  }
+  if (lb?.outlierDetection) {
+    const od = lb.outlierDetection;
+    extra.outlier_detection = {
+      // A TCP hop has no 5xx: Catena counts connect failures here (Envoy does the same unless
+      // split_external_local_origin_errors is set).
+      consecutive_5xx: { value: od.consecutiveFailures ?? 5 },
+      base_ejection_time: duration(od.baseEjectionMs ?? 30000),
+      max_ejection_percent: { value: od.maxEjectionPercent ?? 10 },
+    };
+  }
+  if (lb?.maxConnections !== undefined) {
+    extra.circuit_breakers = { thresholds: [{ max_connections: { value: lb.maxConnections } }] };
+  }
+  return edsCluster({
+    name: input.name,
+    connectTimeoutMs: 5000,
+    lbPolicy: LB_POLICY[lb?.policy ?? "round_robin"],
+    ...(input.proxyProtocol ? { upstreamProxyProtocol: "V2" as const } : {}),
+    // Retries after the first attempt; Envoy's TcpProxy has max_connect_attempts, but on the listener.
+    ...(lb?.retries ? { metadata: { catena: { connectRetries: lb.retries.attempts - 1 } } } : {}),
+    extra,
+  });
+}
