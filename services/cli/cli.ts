@@ -53,6 +53,7 @@ export function buildProgram(io: CliIo): Command {
     .argument("[name]")
     .option("-f, --filename <path...>", "file, directory or - for stdin")
     .option("--dry-run", "show what would be deleted")
+    .option("--ignore-not-found", "skip objects that do not exist instead of failing")
     .action((kind: string | undefined, name: string | undefined, options) => {
       if (options.filename) {
         if (kind) throw new ExitError(ExitCode.Usage, ["error: give either -f FILE or KIND NAME, not both"]);

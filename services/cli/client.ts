@@ -36,8 +36,14 @@ export class ApiClient {
     return this.#request("POST", `/v1/apply${options.dryRun ? "?dryRun=true" : ""}`, { items: documents });
   }
 
-  deleteMany(documents: unknown[], options: { dryRun?: boolean } = {}): Promise<ApplyResponse> {
-    return this.#request("POST", `/v1/delete${options.dryRun ? "?dryRun=true" : ""}`, { items: documents });
+  deleteMany(
+    documents: unknown[],
+    options: { dryRun?: boolean; ignoreNotFound?: boolean } = {},
+  ): Promise<ApplyResponse> {
+    const query = new URLSearchParams();
+    if (options.dryRun) query.set("dryRun", "true");
+    if (options.ignoreNotFound) query.set("ignoreNotFound", "true");
+    return this.#request("POST", `/v1/delete${query.size > 0 ? `?${query}` : ""}`, { items: documents });
   }
 
   deleteOne(kind: Kind, name: string): Promise<ApplyResponse> {

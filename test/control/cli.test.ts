@@ -103,6 +103,44 @@ describe("catena CLI", () => {
     // The chain is gone already: deleting it again is a rejected request.
     expect(all.code).toBe(1);
     expect(all.stderr).toMatch(/not found/);
+    const rest = await catena("delete", "--ignore-not-found", "-f", "deploy/examples/edge-chain/chain.yaml");
+    expect(rest.code).toBe(0);
+    expect(rest.stdout).toContain("servicefunction/edge-fw deleted");
+    expect((await catena("get", "network", "edge")).code).toBe(1);
+  });
+
+  it("changes nothing with --dry-run", async () => {
+    const file = join(dir, "dry.yaml");
+    await writeFile(
+      file,
+      "apiVersion: catena.dev/v1alpha1\nkind: Network\nmetadata: {name: dry}\nspec: {cidr: 10.77.0.0/16}\n",
+    );
+    const res = await catena("apply", "--dry-run", "-f", file);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("network/dry created (dry run)");
+    expect((await catena("get", "network", "dry")).code).toBe(1);
+  });
+
+  it("waits for Ready with --wait, and gives up after --timeout with exit 1", async () => {
+    const file = join(dir, "wait.yaml");
+    await writeFile(
+      file,
+      "apiVersion: catena.dev/v1alpha1\nkind: Network\nmetadata: {name: waited}\nspec: {cidr: 10.78.0.0/16}\n",
+    );
+    const ok = await catena("apply", "--wait", "-f", file);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain("all 1 object(s) Ready");
+    // No function instance runs here, so a chain never becomes Ready.
+    const chain = await catena(
+      "apply",
+      "--wait",
+      "--timeout",
+      "1s",
+      "-f",
+      "deploy/examples/edge-chain/chain.yaml",
+    );
+    expect(chain.code).toBe(1);
+    expect(chain.stderr).toContain("timed out waiting for Ready");
   });
 
   it("prints the JSON Schema and the version", async () => {

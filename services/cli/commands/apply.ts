@@ -54,12 +54,15 @@ export async function applyCommand(
   }
 }
 
-export async function deleteFromFiles(ctx: CliContext, options: { filename: string[]; dryRun?: boolean }) {
+export async function deleteFromFiles(
+  ctx: CliContext,
+  options: { filename: string[]; dryRun?: boolean; ignoreNotFound?: boolean },
+) {
   const sources = await load(ctx, options.filename);
   try {
     const response = await ctx.client().deleteMany(
       sources.documents.map((d) => d.document.value),
-      { dryRun: options.dryRun === true },
+      { dryRun: options.dryRun === true, ignoreNotFound: options.ignoreNotFound === true },
     );
     report(ctx, response, options.dryRun === true);
   } catch (err) {

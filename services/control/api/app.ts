@@ -119,7 +119,10 @@ export function buildApi(deps: ApiDeps) {
   app.post("/v1/delete", async (request, reply) => {
     const docs = documentsFromBody(request.body);
     const refs: ObjectRef[] = docs.values.map((value, index) => refOf(value, index));
-    const result = await applier.remove(refs, { dryRun: flag(request, "dryRun") });
+    const result = await applier.remove(refs, {
+      dryRun: flag(request, "dryRun"),
+      ignoreNotFound: flag(request, "ignoreNotFound"),
+    });
     return reply.send({
       revision: result.revision,
       items: result.results.map((r) => ({ action: r.action, object: r.object })),

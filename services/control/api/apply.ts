@@ -14,7 +14,11 @@ export interface ObjectRef {
 
 export interface Applier {
   apply(documents: readonly unknown[], options?: { dryRun?: boolean }): Promise<CommitResult>;
-  remove(refs: readonly ObjectRef[], options?: { dryRun?: boolean }): Promise<CommitResult>;
+  /** With `ignoreNotFound`, objects that do not exist are skipped instead of failing the request. */
+  remove(
+    refs: readonly ObjectRef[],
+    options?: { dryRun?: boolean; ignoreNotFound?: boolean },
+  ): Promise<CommitResult>;
 }
 
 export function createApplier(store: Store): Applier {
@@ -50,8 +54,15 @@ export function createApplier(store: Store): Applier {
         );
       }),
 
-    remove: (refs, options = {}) =>
+    remove: (requested, { ignoreNotFound, ...options } = {}) =>
       mutex.run(async () => {
+        const refs = ignoreNotFound
+          ? (
+              await Promise.all(
+                requested.map(async (r) => ((await store.get(r.kind, r.name)) ? r : undefined)),
+              )
+            ).filter((r): r is ObjectRef => r !== undefined)
+          : requested;
         const deleting = new Set(refs.map((r) => objectKey(r.kind, r.name)));
         const remaining = (await store.list()).filter(
           (o) => !deleting.has(objectKey(o.kind, o.metadata.name)),
