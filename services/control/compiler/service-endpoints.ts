@@ -1,12 +1,13 @@
 // Where a Service's traffic goes: the ingress instances of the chain in front of it, or else its
-// endpoints (static ones and the Workloads its selector picks, at their address in its network).
+// endpoints (static ones, the Workloads its selector picks at their address in its network, and the
+// ones that registered themselves), each with the Service port it serves and its health.
 import type { ServiceChainSpec, ServiceResource, ServiceSpec, WorkloadSpec } from "../model/index.js";
 import type { StoredResource } from "../model/resource.js";
 import type { InstanceRegistry } from "../registry/instances.js";
 import { matchesSelector } from "../store/index.js";
 import type { ModelState } from "./model-state.js";
 
-export type EndpointSource = "static" | "workload" | "chain";
+export type EndpointSource = "static" | "workload" | "chain" | "registered";
 
 export interface ServiceEndpoint {
   address: string;
@@ -15,8 +16,19 @@ export interface ServiceEndpoint {
   region?: string;
   zone?: string;
   source: EndpointSource;
-  /** The object behind the endpoint: a Workload's or a function instance's name. */
+  /** The object behind the endpoint: a Workload's or a function instance's name, a registration's id. */
   owner?: string;
+  /** The Service port it serves (SRV `_<portName>._tcp`); set for every endpoint of a Service. */
+  portName?: string;
+  /** false when active checks found it down (or have not passed yet); absent means healthy. */
+  healthy?: boolean;
+}
+
+/** What the registry adds to a Service's own endpoints: self-registered ones, and active-check health. */
+export interface EndpointRegistryView {
+  registered(service: string): readonly ServiceEndpoint[];
+  /** undefined when the endpoint is not checked (it counts as healthy). */
+  healthy(service: string, endpoint: ServiceEndpoint): boolean | undefined;
 }
 
 /** The chain fronting a service (validation allows at most one). */
@@ -31,12 +43,14 @@ export function serviceEndpoints(
   service: ServiceResource | StoredResource,
   state: ModelState,
   instances: InstanceRegistry,
+  registry?: EndpointRegistryView,
 ): ServiceEndpoint[] {
   const chain = frontingChain(state, service.metadata.name);
   if (chain) {
     const chainSpec = chain.spec as ServiceChainSpec;
     const first = chainSpec.hops[0]?.function;
     if (!first) return [];
+    const portName = portNameFor(service.spec as ServiceSpec, chainSpec.ingress.port);
     return instances
       .list(first)
       .filter((i) => i.address !== undefined)
@@ -46,15 +60,17 @@ export function serviceEndpoints(
         weight: 1,
         source: "chain" as const,
         owner: i.id,
+        ...(portName ? { portName } : {}),
       }));
   }
-  return backendEndpoints(service, state);
+  return backendEndpoints(service, state, registry);
 }
 
 /** The Service's own endpoints (static ones and selected Workloads), chain or not: a chain's last hop goes here. */
 export function backendEndpoints(
   service: ServiceResource | StoredResource,
   state: ModelState,
+  registry?: EndpointRegistryView,
 ): ServiceEndpoint[] {
   const spec = service.spec as ServiceSpec;
   const out: ServiceEndpoint[] = (spec.endpoints ?? []).map((e) => ({
@@ -64,6 +80,7 @@ export function backendEndpoints(
     ...(e.locality?.region ? { region: e.locality.region } : {}),
     ...(e.locality?.zone ? { zone: e.locality.zone } : {}),
     source: "static" as const,
+    ...portNameField(spec, e.port),
   }));
   if (spec.selector && Object.keys(spec.selector).length > 0) {
     const firstPort = spec.ports[0];
@@ -80,8 +97,32 @@ export function backendEndpoints(
         weight: 1,
         source: "workload",
         owner: workload.metadata.name,
+        portName: firstPort.name,
       });
     }
   }
+  if (!registry) return out;
+  const name = service.metadata.name;
+  out.push(...registry.registered(name));
+  for (let i = 0; i < out.length; i++) {
+    const e = out[i] as ServiceEndpoint;
+    const healthy = registry.healthy(name, e);
+    if (healthy !== undefined) out[i] = { ...e, healthy };
+  }
   return out;
+}
+
+/** The Service port an endpoint port serves: the one whose targetPort or port it is, else the first. */
+export function portNameFor(spec: ServiceSpec, port: number): string | undefined {
+  const ports = spec.ports ?? [];
+  return (
+    ports.find((p) => (p.targetPort ?? p.port) === port)?.name ??
+    ports.find((p) => p.port === port)?.name ??
+    ports[0]?.name
+  );
+}
+
+function portNameField(spec: ServiceSpec, port: number): { portName?: string } {
+  const portName = portNameFor(spec, port);
+  return portName ? { portName } : {};
 }

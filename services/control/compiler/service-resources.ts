@@ -18,6 +18,9 @@ export function serviceResources(name: string, endpoints: readonly ServiceEndpoi
         address: e.address,
         port: e.port,
         weight: e.weight,
+        health: e.healthy === false ? "UNHEALTHY" : "HEALTHY",
+        // Discovery answers SRV `_<portName>._tcp.<service>` from this.
+        ...(e.portName ? { metadata: { catena: { portName: e.portName } } } : {}),
         // One sub-zone per endpoint: gRPC weighs localities, not endpoints, under round robin, so
         // this is how endpoint weights reach proxyless clients; region and zone keep their meaning.
         locality: {
