@@ -59,7 +59,9 @@ function ask(r: Responder, packet: Buffer, transport: "udp" | "tcp" = "udp") {
 }
 
 const rcode = (p: dnsPacket.DecodedPacket) => (p.flags ?? 0) & 0xf;
-const data = (p: dnsPacket.DecodedPacket) => (p.answers ?? []).map((a) => ("data" in a ? a.data : undefined));
+/** Any record's data and TTL (OPT has neither). */
+const rec = (a: dnsPacket.Answer) => a as { name: string; type: string; ttl?: number; data?: unknown };
+const data = (p: dnsPacket.DecodedPacket) => (p.answers ?? []).map((a) => rec(a).data);
 
 describe("discovery responder", () => {
   const r = new Responder(zone());
@@ -71,7 +73,7 @@ describe("discovery responder", () => {
     expect(p.flag_rd).toBe(true);
     expect(rcode(p)).toBe(0);
     expect((data(p) as string[]).sort()).toEqual(["127.0.0.1", "127.0.0.2"]);
-    expect(p.answers?.every((a) => a.ttl === 7 && a.name === "web.catena")).toBe(true);
+    expect(p.answers?.every((a) => rec(a).ttl === 7 && a.name === "web.catena")).toBe(true);
   });
 
   it("AAAA answers the IPv6 endpoints", () => {
@@ -86,13 +88,13 @@ describe("discovery responder", () => {
 
   it("SRV _<port>._tcp with weights and ports, the targets' addresses as additionals", () => {
     const p = ask(r, query("_http._tcp.web.catena", "SRV"));
-    const srv = (p.answers ?? []).map((a) => a.data as dnsPacket.SrvData);
+    const srv = (p.answers ?? []).map((a) => rec(a).data as dnsPacket.SrvData);
     expect(srv.map((s) => [s.port, s.weight, s.target]).sort()).toEqual([
       [9001, 1, "127-0-0-1.web.catena"],
       [9002, 3, "127-0-0-2.web.catena"],
       [9003, 1, "fd000000000000000000000000000001.web.catena"],
     ]);
-    expect((p.additionals ?? []).map((a) => [a.name, "data" in a ? a.data : undefined])).toEqual([
+    expect((p.additionals ?? []).map((a) => [a.name, rec(a).data])).toEqual([
       ["127-0-0-1.web.catena", "127.0.0.1"],
       ["127-0-0-2.web.catena", "127.0.0.2"],
       ["fd000000000000000000000000000001.web.catena", "fd00::1"],
@@ -107,7 +109,7 @@ describe("discovery responder", () => {
     const soa = p.authorities?.[0];
     expect(soa?.type).toBe("SOA");
     expect(soa?.name).toBe("catena");
-    expect((soa?.data as dnsPacket.SoaData).minimum).toBe(7);
+    expect((soa && (rec(soa).data as dnsPacket.SoaData))?.minimum).toBe(7);
   });
 
   it("an existing name without the asked type is NODATA: NOERROR, no answer, the SOA", () => {
@@ -126,7 +128,7 @@ describe("discovery responder", () => {
   it("the apex answers SOA and NS; its serial moves with every change", () => {
     const z = zone();
     const zr = new Responder(z);
-    const serial = () => (ask(zr, query("catena", "SOA")).answers?.[0]?.data as dnsPacket.SoaData).serial;
+    const serial = () => (data(ask(zr, query("catena", "SOA")))[0] as dnsPacket.SoaData).serial;
     const before = serial() as number;
     z.setService("web", [{ address: "127.0.0.9", port: 1, weight: 1 }]);
     expect(serial()).toBe(before + 1);
