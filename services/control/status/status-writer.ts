@@ -16,17 +16,27 @@ export interface StatusWriter {
   setConditions(kind: Kind, name: string, updates: ConditionUpdate[]): Promise<StoredResource | undefined>;
 }
 
+const MAX_ATTEMPTS = 20;
+
 export function createStatusWriter(store: Store): StatusWriter {
   const mutex = new Mutex();
   const update: StatusWriter["update"] = (kind, name, change) =>
     mutex.run(async () => {
-      const object = await store.get(kind, name);
-      if (!object) return undefined;
-      try {
-        return await store.setStatus(kind, name, change(object));
-      } catch (err) {
-        if (isCatenaError(err, ErrorCode.NotFound)) return undefined;
-        throw err;
+      // Compare-and-swap on the version read: a write in between (another control server's status,
+      // a commit) is a Conflict, and the change is made again on what is stored then.
+      for (let attempt = 1; ; attempt++) {
+        const object = await store.get(kind, name);
+        if (!object) return undefined;
+        try {
+          return await store.setStatus(kind, name, change(object), {
+            expectedVersion: object.metadata.resourceVersion,
+          });
+        } catch (err) {
+          if (isCatenaError(err, ErrorCode.NotFound)) return undefined;
+          if (!isCatenaError(err, ErrorCode.Conflict) || attempt >= MAX_ATTEMPTS) throw err;
+          // The newer copy may not be readable yet (a commit still being made durable).
+          await new Promise((r) => setTimeout(r, Math.min(100, 2 ** attempt)));
+        }
       }
     });
   return {

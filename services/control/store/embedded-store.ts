@@ -399,12 +399,18 @@ class EmbeddedFileStore implements EmbeddedStore {
     return { revision, results: outcome };
   }
 
-  async setStatus(kind: Kind, name: string, status: ResourceStatus): Promise<StoredResource> {
+  async setStatus(
+    kind: Kind,
+    name: string,
+    status: ResourceStatus,
+    options: { expectedVersion?: string } = {},
+  ): Promise<StoredResource> {
     this.#checkWritable();
     checkIdentity(kind, name, 0);
     const key = objectKey(kind, name);
     const current = this.#head(key);
     if (!current) throw this.#notFound(kind, name, 0);
+    this.#checkExpected(current, kind, name, options.expectedVersion, 0);
     const revision = this.#headRevision + 1;
     const next = planStatus(current, status, revision);
     if (!next) {

@@ -1,4 +1,4 @@
-// The Store contract: the embedded file store and (later) the JetStream KV store implement it.
+// The Store contract: the embedded file store and the JetStream KV store implement it.
 import type { Kind, Labels, Resource, ResourceStatus, StoredResource } from "../model/resource.js";
 
 export type StoreOp =
@@ -79,8 +79,15 @@ export interface Store extends StoreReader {
   /**
    * Replaces an object's status (server-written); bumps resourceVersion, not generation.
    * A status deep-equal to the stored one writes nothing and returns the stored copy.
+   * With `expectedVersion`, a stale version is Conflict (compare-and-swap for read-modify-write
+   * writers on several control servers).
    */
-  setStatus(kind: Kind, name: string, status: ResourceStatus): Promise<StoredResource>;
+  setStatus(
+    kind: Kind,
+    name: string,
+    status: ResourceStatus,
+    options?: { expectedVersion?: string },
+  ): Promise<StoredResource>;
   watch(options?: WatchOptions): Watch<Change>;
   close(): Promise<void>;
 }
