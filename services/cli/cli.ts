@@ -7,6 +7,7 @@ import { VERSION } from "../control/version.js";
 import { ApiClient, UnreachableError } from "./client.js";
 import { applyCommand, deleteFromFiles, validateCommand } from "./commands/apply.js";
 import { eventsCommand } from "./commands/events.js";
+import { functionCommand } from "./commands/function.js";
 import { deleteByName, describeCommand, getCommand } from "./commands/get.js";
 import { controlCommand } from "./commands/server.js";
 import { statusCommand } from "./commands/status.js";
@@ -36,6 +37,18 @@ export function buildProgram(io: CliIo): Command {
   serverFlags(program.command("up").description("run the whole mesh on this machine"))
     .option("--demo", "also deploy the demo chain")
     .action((flags) => controlCommand(ctx, flags, "up"));
+
+  program
+    .command("function")
+    .description("run a function instance: firewall, qos, loadbalancer, or a plugin's type")
+    .argument("[type]", "function type (env CATENA_FUNCTION_TYPE)")
+    .option("--function <name>", "the ServiceFunction's name (env CATENA_FUNCTION)")
+    .option("--node-id <id>", "this instance's xDS node id (env CATENA_NODE_ID)")
+    .option("--xds-addr <host:port,...>", "xDS servers, tried in turn (env CATENA_XDS_ADDR)")
+    .option("--address <ip>", "this instance's own address (env CATENA_ADDRESS)")
+    .option("--admin-addr <host:port>", "admin server (env CATENA_ADMIN_ADDR)")
+    .option("--plugin <module>", "a third-party function module (env CATENA_PLUGIN)")
+    .action((type: string | undefined, flags) => functionCommand(ctx, type, flags));
 
   program
     .command("apply")

@@ -1,0 +1,15 @@
+// The built-in functions, loaded on demand so `catena function TYPE` pays only for what it runs. Every
+// host registers all of them: a fused listener carries the filters of every hop it runs, whatever the
+// instance's own type. vpn and discovery are built-ins of the contract that are not implemented here.
+import type { FunctionDefinition } from "./sdk/define-function.js";
+
+export const BUILTIN_FUNCTION_NAMES = ["firewall", "qos", "loadbalancer"] as const;
+
+export async function loadBuiltinFunctions(): Promise<FunctionDefinition<unknown>[]> {
+  const [fw, qos, lb] = await Promise.all([
+    import("./firewall/plugin.js"),
+    import("./qos/plugin.js"),
+    import("./loadbalancer/plugin.js"),
+  ]);
+  return [fw.default, qos.default, lb.default] as FunctionDefinition<unknown>[];
+}

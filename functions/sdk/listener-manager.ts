@@ -1,0 +1,470 @@
+// The host's listeners: each Listener resource bound on its address:port, each accepted connection
+// taken through the hop's data path:
+//   peer check (source_prefix_ranges) → PROXY v2 header (when the listener expects one) → filters in
+//   order → connect upstream at once (PROXY v2 preamble when the cluster wants one) → relay.
+// A Listener update is a new generation: new connections get the new filters while the previous
+// generation stops accepting and drains (its connections finish under the config they started with,
+// and are destroyed after the drain timeout). A listener at the same address keeps its socket, so an
+// update refuses no connection; one that moves binds its new address before the old one is closed.
+import { once } from "node:events";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Attributes } from "@opentelemetry/api";
+import type { Logger } from "../../xds/logger.js";
+import type {
+  Connection,
+  ConnectionStats,
+  HelperScope,
+  HostHelper,
+  NetworkFilter,
+  Verdict,
+} from "./define-function.js";
+import { deny } from "./define-function.js";
+import { type ActiveFilter, FilterChain } from "./filter-chain.js";
+import type { ListenerPlan } from "./listener-config.js";
+import type { HostMetrics, RefusalReason } from "./metrics.js";
+import { formatHostPort } from "./options.js";
+import { readProxyHeader } from "./proxy-header-reader.js";
+import {
+  type ProxyEndpoint,
+  type ProxyParseResult,
+  proxyHeaderBuffer,
+  tcpProxyHeader,
+} from "./proxy-protocol.js";
+import { TcpRelay } from "./tcp-relay.js";
+import type { ClusterManager } from "./upstream-cluster.js";
+
+export interface ListenerDeps {
+  clusters: ClusterManager;
+  metrics: HostMetrics;
+  logger: Logger;
+  /** A host event (kind = the function type, name = the node id). */
+  emit(verb: string, data: Record<string, unknown>): void;
+  /** A child helper for one filter. */
+  helperFor(scope: Omit<HelperScope, "nodeId">): HostHelper;
+  drainTimeoutMs: number;
+  proxyHeaderTimeoutMs: number;
+}
+
+const swallow = (): void => {};
+
+const UNAVAILABLE: NetworkFilter = { onConnection: () => deny("filter_unavailable") };
+
+/** One version of one Listener: its plan, its filters, and the connections it accepted. */
+class Generation {
+  readonly live = new Set<Socket>();
+  readonly attrs: Attributes;
+  readonly #refusalAttrs = new Map<string, Attributes>();
+  readonly #denyAttrs = new Map<string, Attributes>();
+  /** Hop index sent in the upstream PROXY header: the hop after the last one this listener runs. */
+  readonly nextHop: number;
+  draining = false;
+  bound = false;
+  bindError: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #resolveDrained: () => void = () => {};
+  readonly drained: Promise<void>;
+
+  constructor(
+    readonly plan: ListenerPlan,
+    readonly chain: FilterChain,
+  ) {
+    this.attrs = { listener: plan.name };
+    this.nextHop = Math.max(plan.hop + plan.hops - 1, ...plan.filters.map((f) => f.hop)) + 1;
+    this.drained = new Promise((r) => {
+      this.#resolveDrained = r;
+    });
+  }
+
+  refusalAttrs(reason: RefusalReason): Attributes {
+    let a = this.#refusalAttrs.get(reason);
+    if (!a) {
+      a = { listener: this.plan.name, reason };
+      this.#refusalAttrs.set(reason, a);
+    }
+    return a;
+  }
+
+  denyAttrs(reason: string): Attributes {
+    let a = this.#denyAttrs.get(reason);
+    if (!a) {
+      // Reasons come from filters: bound the label set so a buggy filter cannot grow it forever.
+      a = { listener: this.plan.name, reason: this.#denyAttrs.size < 256 ? reason : "other" };
+      this.#denyAttrs.set(reason, a);
+    }
+    return a;
+  }
+
+  /** Stops taking connections; destroys the ones left after timeoutMs. */
+  drain(timeoutMs: number): void {
+    if (this.draining) return;
+    this.draining = true;
+    if (this.live.size === 0) {
+      this.#finish();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      for (const s of this.live) s.destroy();
+    }, timeoutMs);
+  }
+
+  forget(s: Socket): void {
+    if (this.live.delete(s) && this.draining && this.live.size === 0) this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.chain.close();
+    this.#resolveDrained();
+  }
+}
+
+interface BoundSocket {
+  key: string;
+  server: Server;
+  owner: Generation | undefined;
+}
+
+const ZERO_STATS: ConnectionStats = Object.freeze({
+  bytesUp: 0,
+  bytesDown: 0,
+  durationMs: 0,
+  connected: false,
+});
+
+export class ListenerManager {
+  readonly #deps: ListenerDeps;
+  readonly #current = new Map<string, Generation>();
+  readonly #sockets = new Map<string, BoundSocket>();
+  readonly #draining = new Set<Generation>();
+  readonly #retry = new Map<string, NodeJS.Timeout>();
+  #nextId = 0;
+  #closed = false;
+
+  constructor(deps: ListenerDeps) {
+    this.#deps = deps;
+  }
+
+  /** Connections open through every generation. */
+  get activeConnections(): number {
+    let n = 0;
+    for (const g of this.#current.values()) n += g.live.size;
+    for (const g of this.#draining) n += g.live.size;
+    return n;
+  }
+
+  names(): string[] {
+    return [...this.#current.keys()];
+  }
+
+  /** Listeners that could not bind, with why. */
+  unbound(): { name: string; error: string }[] {
+    const out: { name: string; error: string }[] = [];
+    for (const [name, g] of this.#current) if (!g.bound) out.push({ name, error: g.bindError ?? "binding" });
+    return out;
+  }
+
+  /** The address a listener is bound on (port 0 in its plan resolves here). */
+  address(name: string): { address: string; port: number } | undefined {
+    const g = this.#current.get(name);
+    if (!g?.bound) return undefined;
+    const s = this.#sockets.get(socketKey(g.plan));
+    const a = s?.server.address();
+    return a && typeof a === "object" ? { address: a.address, port: a.port } : undefined;
+  }
+
+  /** Adds or replaces a listener; resolves once it is bound (or its bind failed and is being retried). */
+  async apply(plan: ListenerPlan): Promise<void> {
+    if (this.#closed) return;
+    const old = this.#current.get(plan.name);
+    const gen = new Generation(plan, this.#filterChain(plan));
+    this.#current.set(plan.name, gen);
+    this.#cancelRetry(plan.name);
+    const key = socketKey(plan);
+    const shared = this.#sockets.get(key);
+    if (shared) {
+      // Same address: the socket stays, new connections go to the new generation at once.
+      shared.owner = gen;
+      gen.bound = true;
+    } else {
+      await this.#bind(gen);
+    }
+    if (old) this.#retire(old, "updated");
+  }
+
+  /** Removes a listener: it stops accepting and its connections drain. */
+  remove(name: string): void {
+    const g = this.#current.get(name);
+    if (!g) return;
+    this.#current.delete(name);
+    this.#cancelRetry(name);
+    this.#retire(g, "removed");
+  }
+
+  /** Stops accepting everywhere and waits for connections to finish (destroyed after the drain timeout). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#retry.values()) clearTimeout(t);
+    this.#retry.clear();
+    for (const s of this.#sockets.values()) s.server.close();
+    this.#sockets.clear();
+    for (const g of this.#current.values()) {
+      this.#draining.add(g);
+      g.drain(this.#deps.drainTimeoutMs);
+    }
+    this.#current.clear();
+    await Promise.all([...this.#draining].map((g) => g.drained));
+  }
+
+  /** Aborts every connection at once. Idempotent. */
+  destroy(): void {
+    const wasClosed = this.#closed;
+    this.#closed = true;
+    for (const t of this.#retry.values()) clearTimeout(t);
+    this.#retry.clear();
+    if (!wasClosed) for (const s of this.#sockets.values()) s.server.close();
+    this.#sockets.clear();
+    for (const g of [...this.#current.values(), ...this.#draining]) {
+      this.#draining.add(g);
+      g.drain(0);
+      for (const s of g.live) s.destroy();
+    }
+    this.#current.clear();
+  }
+
+  #retire(g: Generation, why: "updated" | "removed"): void {
+    const key = socketKey(g.plan);
+    const s = this.#sockets.get(key);
+    if (s && s.owner === g) {
+      s.owner = undefined;
+      s.server.close();
+      this.#sockets.delete(key);
+    }
+    if (g.live.size > 0)
+      this.#deps.emit("draining", { listener: g.plan.name, reason: why, connections: g.live.size });
+    this.#draining.add(g);
+    g.drain(this.#deps.drainTimeoutMs);
+    void g.drained.then(() => this.#draining.delete(g));
+  }
+
+  #cancelRetry(name: string): void {
+    const t = this.#retry.get(name);
+    if (t) clearTimeout(t);
+    this.#retry.delete(name);
+  }
+
+  async #bind(gen: Generation): Promise<void> {
+    const plan = gen.plan;
+    const key = socketKey(plan);
+    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false });
+    const bound: BoundSocket = { key, server, owner: gen };
+    server.on("connection", (socket: Socket) => this.#accept(bound, socket));
+    try {
+      server.listen({ host: plan.address, port: plan.port, backlog: 1024 });
+      await Promise.race([
+        once(server, "listening"),
+        once(server, "error").then(([err]) => {
+          throw err;
+        }),
+      ]);
+    } catch (err) {
+      server.close();
+      gen.bindError = `cannot listen on ${formatHostPort(plan.address, plan.port)}: ${(err as Error).message}`;
+      this.#deps.logger.warn("listener bind failed; retrying", { listener: plan.name, error: gen.bindError });
+      this.#deps.emit("rejected", { listener: plan.name, error: gen.bindError });
+      if (this.#current.get(plan.name) === gen && !this.#closed) {
+        const t = setTimeout(() => {
+          this.#retry.delete(plan.name);
+          if (this.#current.get(plan.name) === gen && !this.#closed) void this.#bind(gen);
+        }, 1000);
+        t.unref();
+        this.#retry.set(plan.name, t);
+      }
+      return;
+    }
+    server.on("error", (err) =>
+      this.#deps.logger.error("listener error", { listener: plan.name, error: String(err) }),
+    );
+    if (this.#closed || this.#current.get(plan.name) !== gen) {
+      server.close();
+      return;
+    }
+    // Someone bound the same address meanwhile (a concurrent apply): keep theirs.
+    const other = this.#sockets.get(key);
+    if (other) {
+      server.close();
+      other.owner = gen;
+    } else this.#sockets.set(key, bound);
+    gen.bound = true;
+    gen.bindError = undefined;
+  }
+
+  #filterChain(plan: ListenerPlan): FilterChain {
+    const active: ActiveFilter[] = plan.filters.map((f) => {
+      const scope = {
+        function: f.prepared.function,
+        listener: plan.name,
+        chain: plan.chain,
+        hop: f.hop,
+        filterIndex: f.index,
+      };
+      let filter: NetworkFilter;
+      try {
+        filter = f.prepared.create(this.#deps.helperFor(scope));
+      } catch (err) {
+        // Fail closed: a filter that could not be built must not let traffic past it.
+        this.#deps.logger.error("createFilter threw; the listener denies every connection", {
+          listener: plan.name,
+          function: f.prepared.function,
+          error: String(err),
+        });
+        this.#deps.emit("rejected", { listener: plan.name, filter: f.name, error: String(err) });
+        filter = UNAVAILABLE;
+      }
+      return { filter, function: f.prepared.function, name: f.name || f.typeUrl };
+    });
+    return new FilterChain(active, this.#deps.logger);
+  }
+
+  #accept(bound: BoundSocket, socket: Socket): void {
+    socket.on("error", swallow);
+    const gen = bound.owner;
+    if (!gen || gen.draining || this.#closed) {
+      socket.destroy();
+      return;
+    }
+    const { metrics } = this.#deps;
+    gen.live.add(socket);
+    metrics.connections.add(1, gen.attrs);
+    metrics.active.add(1, gen.attrs);
+    socket.once("close", () => {
+      metrics.active.add(-1, gen.attrs);
+      gen.forget(socket);
+    });
+    const peerAddress = socket.remoteAddress;
+    const plan = gen.plan;
+    if (peerAddress === undefined) {
+      this.#refuse(gen, socket, "untrusted_source");
+      return;
+    }
+    if (plan.trustedPeers && !plan.trustedPeers.has(peerAddress)) {
+      this.#refuse(gen, socket, "untrusted_source");
+      return;
+    }
+    const peer: ProxyEndpoint = { address: peerAddress, port: socket.remotePort ?? 0 };
+    if (!plan.proxyProtocol) {
+      const local: ProxyEndpoint = {
+        address: socket.localAddress ?? plan.address,
+        port: socket.localPort ?? plan.port,
+      };
+      this.#filter(gen, socket, peer, peer, local);
+      return;
+    }
+    void readProxyHeader(socket, { timeoutMs: this.#deps.proxyHeaderTimeoutMs }).then((r) =>
+      this.#afterHeader(gen, socket, peer, r),
+    );
+  }
+
+  #afterHeader(gen: Generation, socket: Socket, peer: ProxyEndpoint, r: ProxyParseResult): void {
+    if (socket.destroyed) return;
+    if (r.state !== "done") {
+      this.#refuse(gen, socket, "proxy_header");
+      return;
+    }
+    const h = r.header;
+    if (h.command === "PROXY" && h.source && h.destination) {
+      this.#filter(gen, socket, peer, h.source, h.destination);
+      return;
+    }
+    // LOCAL (a health check from the previous hop) or UNSPEC: the peer speaks for itself.
+    const local: ProxyEndpoint = {
+      address: socket.localAddress ?? gen.plan.address,
+      port: socket.localPort ?? 0,
+    };
+    this.#filter(gen, socket, peer, peer, local);
+  }
+
+  #filter(
+    gen: Generation,
+    socket: Socket,
+    peer: ProxyEndpoint,
+    source: ProxyEndpoint,
+    destination: ProxyEndpoint,
+  ): void {
+    const plan = gen.plan;
+    if (plan.sources && !plan.sources.has(source.address)) {
+      this.#refuse(gen, socket, "untrusted_source");
+      return;
+    }
+    const conn: Connection = {
+      id: ++this.#nextId,
+      source,
+      destination,
+      peer,
+      chain: plan.chain,
+      hop: plan.hop,
+      listener: plan.name,
+    };
+    gen.chain.decide(conn, (v, accepted) => this.#decided(gen, socket, conn, v, accepted));
+  }
+
+  #decided(gen: Generation, socket: Socket, conn: Connection, v: Verdict, accepted: number): void {
+    const { metrics, clusters } = this.#deps;
+    if (!v.allow) {
+      metrics.denied.add(1, gen.denyAttrs(v.reason));
+      gen.chain.closed(conn, accepted, ZERO_STATS);
+      // Closed with nothing sent, as Envoy does; after connection_limit's delay when one is set.
+      if (v.delayMs && v.delayMs > 0) setTimeout(() => socket.destroy(), v.delayMs).unref();
+      else socket.destroy();
+      return;
+    }
+    if (socket.destroyed) {
+      gen.chain.closed(conn, accepted, ZERO_STATS);
+      return;
+    }
+    const plan = gen.plan;
+    const cluster = clusters.get(plan.cluster);
+    if (!cluster) {
+      gen.chain.closed(conn, accepted, ZERO_STATS);
+      this.#refuse(gen, socket, "no_cluster");
+      return;
+    }
+    const throttles = gen.chain.wrap(conn);
+    const preamble = cluster.proxyProtocol
+      ? proxyHeaderBuffer(
+          tcpProxyHeader(conn.source, conn.destination, { chain: plan.chain, hop: gen.nextHop }),
+        )
+      : undefined;
+    const started = performance.now();
+    const relay = new TcpRelay(socket, {
+      upstream: cluster.connect(conn.source.address, v.hashKey, plan.maxConnectAttempts),
+      preamble,
+      up: throttles.up,
+      down: throttles.down,
+      idleTimeoutMs: plan.idleTimeoutMs,
+    });
+    void relay.done.then((stats) => {
+      if (stats.bytesUp > 0) metrics.bytesIn.add(stats.bytesUp, gen.attrs);
+      if (stats.bytesDown > 0) metrics.bytesOut.add(stats.bytesDown, gen.attrs);
+      if (!stats.connected) metrics.refused.add(1, gen.refusalAttrs("upstream_unavailable"));
+      const cs: ConnectionStats = {
+        bytesUp: stats.bytesUp,
+        bytesDown: stats.bytesDown,
+        durationMs: performance.now() - started,
+        connected: stats.connected,
+      };
+      if (stats.error) cs.error = stats.error;
+      gen.chain.closed(conn, accepted, cs);
+    });
+  }
+
+  #refuse(gen: Generation, socket: Socket, reason: RefusalReason): void {
+    this.#deps.metrics.refused.add(1, gen.refusalAttrs(reason));
+    socket.destroy();
+  }
+}
+
+function socketKey(plan: ListenerPlan): string {
+  return formatHostPort(plan.address, plan.port);
+}
