@@ -30,7 +30,15 @@ export function buildProgram(io: CliIo): Command {
     cmd
       .option("--api-addr <host:port>", "HTTP API address", DEFAULTS.apiAddr)
       .option("--xds-addr <host:port>", "xDS gRPC address", DEFAULTS.xdsAddr)
-      .option("--data-dir <dir>", `state directory (default ${DEFAULTS.dataDir}, env CATENA_DATA_DIR)`);
+      .option("--data-dir <dir>", `state directory (default ${DEFAULTS.dataDir}, env CATENA_DATA_DIR)`)
+      .addOption(
+        new Option(
+          "--store <kind>",
+          "where state lives: the data directory, or a JetStream KV bucket at CATENA_NATS_URL",
+        )
+          .choices(["embedded", "nats-kv"])
+          .default("embedded"),
+      );
   serverFlags(program.command("control").description("run the control server")).action((flags) =>
     controlCommand(ctx, flags, "control"),
   );

@@ -10,7 +10,7 @@ import { publishStoreChanges } from "./events/store-events.js";
 import { createMetrics } from "./metrics.js";
 import { runStatusReconciler } from "./status/reconciler.js";
 import { createStatusWriter } from "./status/status-writer.js";
-import { openEmbeddedStore } from "./store/index.js";
+import { openEmbeddedStore, openKvStore } from "./store/index.js";
 import type { Store } from "./store/store.js";
 import { VERSION } from "./version.js";
 import { createXdsControl, type XdsControl } from "./xds-server.js";
@@ -23,6 +23,8 @@ export interface ControlServerOptions {
   natsRoot: string;
   /** `catena up`: start a nats-server when none answers, else fall back to the in-process bus. */
   embeddedNats: boolean;
+  /** Where state lives: the data directory (default), or a JetStream KV bucket shared by replicas. */
+  store?: "embedded" | "nats-kv";
   logger: Logger;
 }
 
@@ -42,7 +44,10 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const { logger } = options;
   const api = parseHostPort(options.apiAddr, "--api-addr");
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const store = await openEmbeddedStore({ dataDir: join(options.dataDir, "store"), logger });
+  const store =
+    options.store === "nats-kv"
+      ? await openKvStore({ servers: options.natsUrl, root: options.natsRoot, logger })
+      : await openEmbeddedStore({ dataDir: join(options.dataDir, "store"), logger });
   const connection = await connectEventBus({
     natsUrl: options.natsUrl,
     root: options.natsRoot,

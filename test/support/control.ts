@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { type ControlServer, startControlServer } from "../../services/control/server.js";
-import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "./nats.js";
+import { deleteEventStream, deleteStateBucket, SHARED_NATS_URL, uniqueRoot } from "./nats.js";
 
 export interface TestControl {
   server: ControlServer;
@@ -16,7 +16,16 @@ export interface TestControl {
 }
 
 export async function startTestControl(
-  options: { natsUrl?: string; root?: string; dataDir?: string; xdsAddr?: string } = {},
+  options: {
+    natsUrl?: string;
+    root?: string;
+    dataDir?: string;
+    xdsAddr?: string;
+    /** nats-kv: state in the `<ROOT>_STATE` bucket; replicas started with one root share it. */
+    store?: "embedded" | "nats-kv";
+    /** Keep the root's bucket and event stream on stop (another replica still uses them). */
+    keepNatsState?: boolean;
+  } = {},
 ) {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "catena-test-")));
   const root = options.root ?? uniqueRoot();
@@ -28,6 +37,7 @@ export async function startTestControl(
     natsUrl,
     natsRoot: root,
     embeddedNats: false,
+    ...(options.store && { store: options.store }),
     logger: pino({ level: process.env.CATENA_TEST_LOG ?? "silent" }),
   });
   const control: TestControl = {
@@ -37,7 +47,10 @@ export async function startTestControl(
     dataDir,
     async stop() {
       await server.close();
-      await deleteEventStream(natsUrl, root).catch(() => undefined);
+      if (!options.keepNatsState) {
+        await deleteEventStream(natsUrl, root).catch(() => undefined);
+        if (options.store === "nats-kv") await deleteStateBucket(natsUrl, root).catch(() => undefined);
+      }
       if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -100,3 +100,17 @@ export async function deleteEventStream(url: string, root: string): Promise<void
     await nc.close();
   }
 }
+
+/** Removes a run's `<ROOT>_STATE` KV bucket (the KV store's) from a NATS server (missing is fine). */
+export async function deleteStateBucket(url: string, root: string): Promise<void> {
+  const { connect } = await import("@nats-io/transport-node");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const { stateBucketName } = await import("../../services/control/store/kv-cas.js");
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(`KV_${stateBucketName(root)}`).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}

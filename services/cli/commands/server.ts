@@ -6,6 +6,7 @@ export interface ServerFlags {
   apiAddr: string;
   xdsAddr: string;
   dataDir?: string;
+  store?: "embedded" | "nats-kv";
 }
 
 export async function controlCommand(
@@ -26,6 +27,7 @@ export async function controlCommand(
     natsUrl: env.natsUrl,
     natsRoot: env.natsRoot,
     embeddedNats: mode === "up",
+    ...(flags.store && { store: flags.store }),
     logger,
   });
   if (mode === "up") {

@@ -5,6 +5,8 @@ export {
   openEmbeddedStore,
   type StoreLogger,
 } from "./embedded-store.js";
+export { isWrongLastSequence, KvCas, openBucket, stateBucketName } from "./kv-cas.js";
+export { type KvStore, type KvStoreOptions, openKvStore } from "./kv-store.js";
 export { formatLabelSelector, matchesSelector, parseLabelSelector } from "./label-selector.js";
 export type {
   Change,
