@@ -67,7 +67,7 @@ describe("two control servers on one bucket", () => {
     await (b.server.store as KvStore).sync();
     for (const server of [a, b]) {
       const object = await server.server.store.get("Service", "web");
-      expect((object?.spec as ObjectBody["spec"]).endpoints).toEqual([
+      expect((object?.spec as ObjectBody["spec"] | undefined)?.endpoints).toEqual([
         { address: "127.0.0.1", port: winner },
       ]);
       expect(object?.metadata.generation).toBe(2);
