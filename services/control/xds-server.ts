@@ -1,5 +1,6 @@
 // The control server's xDS side: the ADS server over the snapshot cache the compiler fills, node
-// admission and instance registration, and what NACKs and connections become (events, conditions).
+// admission and instance registration, and what NACKs and connections become (events, and through
+// the data path status, the conditions of chains and functions).
 import type { Logger } from "pino";
 import {
   AdsServer,
@@ -12,6 +13,7 @@ import { Compiler } from "./compiler/compiler.js";
 import type { EventSink } from "./events/types.js";
 import type { ServiceFunctionSpec } from "./model/index.js";
 import { InstanceRegistry } from "./registry/instances.js";
+import { DataPathStatus } from "./status/datapath-status.js";
 import type { StatusWriter } from "./status/status-writer.js";
 import type { Store } from "./store/store.js";
 
@@ -45,6 +47,7 @@ function xdsLogger(logger: Logger): XdsLogger {
 export function createXdsControl(options: XdsControlOptions): XdsControl {
   const { store, events, status, logger } = options;
   let compiler: Compiler | undefined;
+  let datapath: DataPathStatus | undefined;
   const instances = new InstanceRegistry({
     onChange: (instance, change) => {
       events.emit({ kind: "xds", name: instance.id, verb: change, data: instance });
@@ -56,7 +59,7 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
     debounceMs: options.debounceMs ?? 50,
     logger: xdsLogger(logger),
   });
-  compiler = new Compiler({ store, cache, instances, logger });
+  compiler = new Compiler({ store, cache, instances, logger, onCompiled: () => datapath?.schedule() });
   const fnOf = (node: Node) => compiler?.state.get("ServiceFunction", node.cluster);
 
   const ads = new AdsServer({
@@ -80,7 +83,10 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
         if (!admission.ok) logger.warn({ node: node.id, reason: admission.reason }, "xDS node refused");
         return admission;
       },
-      onStreamClosed: ({ node }) => instances.streamClosed(node.id),
+      onStreamClosed: ({ node }) => {
+        instances.streamClosed(node.id);
+        datapath?.schedule();
+      },
       onNack: ({ node, typeUrl, version, errorDetail }) => {
         const message = errorDetail.message;
         logger.warn({ node: node.id, typeUrl, version, message }, "xDS NACK");
@@ -90,45 +96,22 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
           verb: "nacked",
           data: { node: node.id, cluster: node.cluster, typeUrl, version, message },
         });
-        if (fnOf(node)) {
-          void status
-            .setConditions("ServiceFunction", node.cluster, [
-              {
-                type: "Programmed",
-                status: "False",
-                reason: "Nacked",
-                message: `${node.id} rejected ${shortType(typeUrl)} version ${version}: ${message}`,
-              },
-            ])
-            .catch((err: unknown) => logger.warn({ err }, "could not record NACK in status"));
-        }
+        if (fnOf(node)) datapath?.schedule();
       },
       onAck: ({ node }) => {
-        if (!fnOf(node)) return;
-        // Programmed again once no instance of this function holds a NACK.
-        const nacked = ads.status
-          .nodes()
-          .some(
-            (n) =>
-              n.node.cluster === node.cluster &&
-              n.streams > 0 &&
-              [...n.types.values()].some(
-                (t) => t.nackedVersion !== undefined && t.nackedVersion === t.sentVersion,
-              ),
-          );
-        if (nacked) return;
-        void status
-          .setConditions("ServiceFunction", node.cluster, [
-            {
-              type: "Programmed",
-              status: "True",
-              reason: "Acked",
-              message: "every connected instance ACKed",
-            },
-          ])
-          .catch((err: unknown) => logger.warn({ err }, "could not record ACK in status"));
+        if (fnOf(node)) datapath?.schedule();
       },
     },
+  });
+  const state = compiler.state;
+  datapath = new DataPathStatus({
+    writer: status,
+    reader: ads.status,
+    chains: () => (compiler as Compiler).chains(),
+    current: (kind, name) => state.get(kind, name),
+    functions: () => state.list("ServiceFunction"),
+    instances: (fn) => instances.list(fn),
+    logger,
   });
   const running = compiler.run();
 
@@ -139,13 +122,10 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
     listen: (addr) => ads.listen(addr),
     async close() {
       compiler?.close();
+      await datapath?.close();
       await ads.close();
       cache.close();
       await running.catch(() => undefined);
     },
   };
-}
-
-function shortType(typeUrl: string): string {
-  return typeUrl.slice(typeUrl.lastIndexOf(".") + 1);
 }

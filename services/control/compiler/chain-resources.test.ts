@@ -586,6 +586,27 @@ describe("resolveChain", () => {
     });
   });
 
+  it("a firewall config with ports resolves (defaults cannot be filled into its unions)", () => {
+    const fw = stored("ServiceFunction", "fw", { type: "firewall" });
+    const chain = stored("ServiceChain", "c", {
+      service: "web",
+      ingress: { port: 80 },
+      hops: [{ function: "fw", config: { defaultAction: "deny", allow: [{ ports: [80, { port: 90 }] }] } }],
+    });
+    const lookup = (kind: Kind, name: string) =>
+      kind === "ServiceFunction" && name === "fw" ? fw : get(kind, name);
+    const resolved = resolveChain(
+      chain,
+      lookup,
+      () => [],
+      () => [],
+    );
+    expect(resolved.ok && resolved.input.hops[0]?.config).toEqual({
+      defaultAction: "deny",
+      allow: [{ ports: [80, { port: 90 }] }],
+    });
+  });
+
   it("a missing ServiceFunction is an InvalidReference", () => {
     const chain = stored("ServiceChain", "c", {
       service: "web",

@@ -123,7 +123,7 @@ export function resolveChain(
       };
     }
     const fnSpec = fn.spec as ServiceFunctionSpec;
-    const config = applyHopConfigDefaults(fnSpec.type, effectiveHopConfig(fnSpec.config, hop.config));
+    const config = withDefaults(fnSpec.type, effectiveHopConfig(fnSpec.config, hop.config));
     hops.push({ function: hop.function, type: fnSpec.type, config });
     byFunction[hop.function] ??= instances(hop.function).flatMap((inst) =>
       inst.address ? [{ id: inst.id, address: inst.address }] : [],
@@ -143,6 +143,19 @@ export function resolveChain(
       instances: byFunction,
     },
   };
+}
+
+/**
+ * The type's declared defaults filled in. TypeBox's Value.Default throws on a union holding a
+ * Type.Unsafe schema (the firewall's ports); the builders below default what they read, so the
+ * merged config as written is a safe fallback.
+ */
+function withDefaults(type: string, config: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return applyHopConfigDefaults(type, config);
+  } catch {
+    return config;
+  }
 }
 
 /** Every instance's resources for the chain (docs/design.md, "Hop resources"). */

@@ -2,12 +2,20 @@
 // Services go to one shared snapshot, read by proxyless gRPC clients and discovery instances;
 // each function instance has a snapshot of its own (its hops' listeners and clusters).
 import type { Logger } from "pino";
-import { type Node, type Resource, Snapshot, type SnapshotCache } from "../../../xds/index.js";
-import type { ServiceFunctionSpec } from "../model/index.js";
-import type { InstanceRegistry } from "../registry/instances.js";
+import {
+  type Node,
+  type Resource,
+  Snapshot,
+  type SnapshotCache,
+  VersionedResource,
+} from "../../../xds/index.js";
+import type { ServiceChainSpec, ServiceFunctionSpec } from "../model/index.js";
+import type { FunctionInstance, InstanceRegistry } from "../registry/instances.js";
 import type { Change, Store, Watch } from "../store/store.js";
+import { type ChainProblem, type ChainStage, chainResources, resolveChain } from "./chain-resources.js";
 import { ModelState } from "./model-state.js";
-import { serviceEndpoints } from "./service-endpoints.js";
+import type { ServiceEndpoint } from "./service-endpoints.js";
+import { backendEndpoints, type EndpointRegistryView, serviceEndpoints } from "./service-endpoints.js";
 import { serviceResources } from "./service-resources.js";
 
 /** Snapshot key of everything a service reader may see. */
@@ -15,12 +23,53 @@ export const SERVICES_KEY = "services";
 
 export type Admission = { ok: true } | { ok: false; reason: string };
 
+/** The service registry as the compiler sees it: endpoints and health in, compiled endpoints out. */
+export interface CompilerRegistry extends EndpointRegistryView {
+  /** After a compile, the services whose endpoints changed (undefined: the Service is gone). */
+  compiled(changes: ReadonlyMap<string, readonly ServiceEndpoint[] | undefined>): void;
+}
+
 export interface CompilerOptions {
   store: Store;
   cache: SnapshotCache;
   instances: InstanceRegistry;
   logger: Logger;
+  /** Self-registered endpoints and active-check health, added to the Services' own. */
+  registry?: EndpointRegistryView;
+  /** Called after every compile (status follows what was compiled). */
+  onCompiled?: () => void;
 }
+
+/** A resource an instance must hold, at the version the compiler made. */
+export interface ExpectedResource {
+  typeUrl: string;
+  name: string;
+  version: string;
+}
+
+/** What one chain compiled to, for its status: where it runs and what each instance must ACK. */
+export interface ChainProgress {
+  name: string;
+  port: number;
+  /** Why it cannot run as specified (a missing reference, a port conflict), when it cannot. */
+  problem?: ChainProblem;
+  stages: ChainStage[];
+  /** Per instance id, the chain's resources it must hold. */
+  expected: ReadonlyMap<string, readonly ExpectedResource[]>;
+  /** The instances of the first stage, with their addresses: the chain's ingress. */
+  ingress: { id: string; address: string }[];
+}
+
+type CompiledChain =
+  | {
+      ok: true;
+      port: number;
+      stages: ChainStage[];
+      problems: ChainProblem[];
+      byInstance: Map<string, VersionedResource[]>;
+      ingress: { id: string; address: string }[];
+    }
+  | ({ ok: false; port: number } & ChainProblem);
 
 export class Compiler {
   readonly state = new ModelState();
@@ -28,8 +77,13 @@ export class Compiler {
   /** Per service: the endpoints it was last compiled from, and the resources that gave. */
   readonly #services = new Map<string, { fingerprint: string; resources: Resource[] }>();
   #servicesSnapshot = Snapshot.empty();
-  readonly #instanceKeys = new Set<string>();
+  /** Per chain: the inputs it was last compiled from, and what that gave. */
+  readonly #chains = new Map<string, { fingerprint: string; compiled: CompiledChain }>();
+  /** Per connected instance: the (type, name, version) list of its last snapshot. */
+  readonly #instanceFingerprints = new Map<string, string>();
+  #progress: ChainProgress[] = [];
   #scheduled = false;
+  #registry: CompilerRegistry | undefined;
   #watch: Watch<Change> | undefined;
 
   constructor(options: CompilerOptions) {
@@ -71,6 +125,12 @@ export class Compiler {
     this.#watch?.close();
   }
 
+  /** Adds self-registered endpoints and active-check health to every Service's endpoints. */
+  attachRegistry(registry: CompilerRegistry): void {
+    this.#registry = registry;
+    this.schedule();
+  }
+
   /** Coalesces everything that happens in one turn of the event loop into one compile. */
   schedule(): void {
     if (this.#scheduled) return;
@@ -90,32 +150,166 @@ export class Compiler {
     const upserts: Resource[] = [];
     const removals: { typeUrl: string; name: string }[] = [];
     const seen = new Set<string>();
+    const changed = new Map<string, readonly ServiceEndpoint[] | undefined>();
+    const registry = this.#registry ?? this.#options.registry;
     for (const service of this.state.list("Service")) {
       const name = service.metadata.name;
       seen.add(name);
-      const endpoints = serviceEndpoints(service, this.state, instances);
+      const endpoints = serviceEndpoints(service, this.state, instances, registry);
       const fingerprint = JSON.stringify(endpoints);
       if (this.#services.get(name)?.fingerprint === fingerprint) continue;
       const resources = serviceResources(name, endpoints);
       this.#services.set(name, { fingerprint, resources });
       upserts.push(...resources);
+      changed.set(name, endpoints);
     }
     for (const [name, compiled] of this.#services) {
       if (seen.has(name)) continue;
       for (const r of compiled.resources) removals.push({ typeUrl: r.typeUrl, name: r.name });
       this.#services.delete(name);
+      changed.set(name, undefined);
     }
     if (upserts.length > 0 || removals.length > 0 || !cache.snapshot(SERVICES_KEY)) {
       this.#servicesSnapshot = this.#servicesSnapshot.update(upserts, removals);
       cache.setSnapshot(SERVICES_KEY, this.#servicesSnapshot);
     }
-    // Function instances: their hops' listeners and clusters are compiled by the data-path
-    // compiler; until then each connected instance gets an (empty) snapshot of its own.
+    if (changed.size > 0) this.#registry?.compiled(changed);
+    this.#compileDataPath();
+    this.#options.onCompiled?.();
+  }
+
+  /** Each chain's compiled state, as of the last compile, ordered by name. */
+  chains(): readonly ChainProgress[] {
+    return this.#progress;
+  }
+
+  /** Whether the instance reads a snapshot of its own (it runs hops), rather than the services'. */
+  #runsHops(instance: FunctionInstance): boolean {
+    const fn = this.state.get("ServiceFunction", instance.function);
+    return fn !== undefined && (fn.spec as ServiceFunctionSpec).type !== "discovery";
+  }
+
+  /** Chains → per-instance snapshots; an instance whose resources did not change is not republished. */
+  #compileDataPath(): void {
+    const { cache, instances } = this.#options;
+    const get = this.state.get.bind(this.state);
+    const chains = [...this.state.list("ServiceChain")].sort((a, b) =>
+      a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0,
+    );
+    const live = new Set<string>();
+    for (const chain of chains) {
+      const name = chain.metadata.name;
+      live.add(name);
+      const port = (chain.spec as ServiceChainSpec).ingress.port;
+      const resolved = resolveChain(
+        chain,
+        get,
+        (service) => backendEndpoints(service, this.state, this.#registry ?? this.#options.registry),
+        (fn) => instances.list(fn),
+      );
+      const fingerprint = JSON.stringify(resolved);
+      if (this.#chains.get(name)?.fingerprint === fingerprint) continue;
+      let compiled: CompiledChain;
+      if (!resolved.ok) {
+        compiled = { ok: false, port, reason: resolved.reason, message: resolved.message };
+      } else {
+        const out = chainResources(resolved.input);
+        const byInstance = new Map<string, VersionedResource[]>();
+        // Versioned once here, so every snapshot that carries a resource reuses its hash.
+        for (const [id, list] of out.byInstance)
+          byInstance.set(
+            id,
+            list.map((r) => new VersionedResource(r)),
+          );
+        const first = out.stages[0];
+        const ingress = (resolved.input.instances[first?.function ?? ""] ?? []).filter((i) =>
+          first?.instances.includes(i.id),
+        );
+        compiled = { ok: true, port, stages: out.stages, problems: out.problems, byInstance, ingress };
+      }
+      this.#chains.set(name, { fingerprint, compiled });
+    }
+    for (const name of this.#chains.keys()) if (!live.has(name)) this.#chains.delete(name);
+
+    // One instance binds a port once: across chains, the first by name keeps it.
+    const perInstance = new Map<string, VersionedResource[]>();
+    const ports = new Map<string, Map<number, string>>();
+    const progress: ChainProgress[] = [];
+    for (const chain of chains) {
+      const name = chain.metadata.name;
+      const entry = this.#chains.get(name);
+      if (!entry) continue;
+      const c = entry.compiled;
+      if (!c.ok) {
+        progress.push({
+          name,
+          port: c.port,
+          problem: { reason: c.reason, message: c.message },
+          stages: [],
+          expected: new Map(),
+          ingress: [],
+        });
+        continue;
+      }
+      const problems = [...c.problems];
+      const expected = new Map<string, ExpectedResource[]>();
+      for (const [id, list] of c.byInstance) {
+        let taken = ports.get(id);
+        if (!taken) {
+          taken = new Map();
+          ports.set(id, taken);
+        }
+        const holder = taken.get(c.port);
+        if (holder !== undefined) {
+          problems.push({
+            reason: "PortConflict",
+            message: `instance ${id} already listens on port ${c.port} for chain ${holder}`,
+          });
+          continue;
+        }
+        taken.set(c.port, name);
+        const held = perInstance.get(id) ?? [];
+        held.push(...list);
+        perInstance.set(id, held);
+        expected.set(
+          id,
+          list.map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version })),
+        );
+      }
+      const problem = problems[0];
+      progress.push({
+        name,
+        port: c.port,
+        ...(problem
+          ? {
+              problem:
+                problems.length > 1
+                  ? { ...problem, message: `${problem.message} (and ${problems.length - 1} more)` }
+                  : problem,
+            }
+          : {}),
+        stages: c.stages,
+        expected,
+        ingress: c.ingress.filter((i) => expected.has(i.id)),
+      });
+    }
+    this.#progress = progress;
+
+    const connected = new Set<string>();
     for (const instance of instances.list()) {
+      if (!this.#runsHops(instance)) continue;
+      connected.add(instance.id);
+      const list = perInstance.get(instance.id) ?? [];
+      const fingerprint = list.map((r) => `${r.typeUrl} ${r.name} ${r.version}`).join("\n");
       const key = instanceKey(instance.id);
-      if (this.#instanceKeys.has(key)) continue;
-      this.#instanceKeys.add(key);
-      if (!cache.snapshot(key)) cache.setSnapshot(key, Snapshot.empty());
+      if (this.#instanceFingerprints.get(instance.id) === fingerprint && cache.latestSnapshot(key)) continue;
+      this.#instanceFingerprints.set(instance.id, fingerprint);
+      cache.setSnapshot(key, Snapshot.from(list));
+    }
+    for (const id of [...this.#instanceFingerprints.keys()]) {
+      if (connected.has(id)) continue;
+      this.#instanceFingerprints.delete(id);
+      cache.deleteSnapshot(instanceKey(id));
     }
   }
 }

@@ -1,38 +1,31 @@
 // Writes each object's status after a spec change: Accepted (it passed validation and is stored)
-// and Ready. Kinds with nothing to run are ready once accepted; ServiceFunction and ServiceChain
-// wait for their function instances, whose state the compiler reports later.
+// and Ready. Kinds with nothing to run are ready once accepted; the Ready of ServiceFunction and
+// ServiceChain belongs to the data path status (datapath-status.ts), which knows their instances.
 import type { Logger } from "pino";
 import type { Kind, ResourceStatus, StoredResource } from "../model/resource.js";
 import type { Store } from "../store/store.js";
 import { type ConditionUpdate, setCondition } from "./conditions.js";
 import type { StatusWriter } from "./status-writer.js";
 
-const WAITS_FOR_INSTANCES: ReadonlySet<Kind> = new Set<Kind>(["ServiceFunction", "ServiceChain"]);
+const READY_FROM_DATA_PATH: ReadonlySet<Kind> = new Set<Kind>(["ServiceFunction", "ServiceChain"]);
 
-export function initialReady(object: StoredResource): ConditionUpdate {
-  if (WAITS_FOR_INSTANCES.has(object.kind)) {
-    return {
-      type: "Ready",
-      status: "Unknown",
-      reason: "AwaitingInstances",
-      message: "no function instance has reported this generation yet",
-    };
-  }
+/** The Ready this reconciler owns; undefined for kinds whose Ready the data path status writes. */
+export function initialReady(object: StoredResource): ConditionUpdate | undefined {
+  if (READY_FROM_DATA_PATH.has(object.kind)) return undefined;
   return { type: "Ready", status: "True", reason: "Accepted", message: "accepted and stored" };
 }
 
 export function acceptedStatus(object: StoredResource, now: Date): ResourceStatus {
-  const current = object.status?.conditions ?? [];
   let conditions = setCondition(
-    current,
+    object.status?.conditions ?? [],
     { type: "Accepted", status: "True", reason: "Valid", message: "the object passed validation" },
     now,
   );
-  const ready = conditions.find((c) => c.type === "Ready");
+  const ready = initialReady(object);
+  const previous = conditions.find((c) => c.type === "Ready");
   // A later component owns Ready once it has spoken; do not overwrite its verdict on a relabel.
-  if (!ready || ready.reason === "AwaitingInstances" || ready.reason === "Accepted") {
-    conditions = setCondition(conditions, initialReady(object), now);
-  }
+  if (ready && (!previous || previous.reason === "Accepted"))
+    conditions = setCondition(conditions, ready, now);
   return { ...object.status, observedGeneration: object.metadata.generation, conditions };
 }
 
