@@ -1,4 +1,5 @@
-// Composes the control server: store, event bus and publisher, status reconciler, HTTP API.
+// Composes the control server: store, event bus and publisher, status reconciler, service registry,
+// HTTP API, NATS lookups.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -8,6 +9,8 @@ import { parseHostPort } from "./environment.js";
 import { connectEventBus, createEventPublisher, type EventPublisher } from "./events/index.js";
 import { publishStoreChanges } from "./events/store-events.js";
 import { createMetrics } from "./metrics.js";
+import { startNatsLookup } from "./registry/nats-lookup.js";
+import { ServiceRegistry } from "./registry/service-registry.js";
 import { runStatusReconciler } from "./status/reconciler.js";
 import { createStatusWriter } from "./status/status-writer.js";
 import { openEmbeddedStore, openKvStore } from "./store/index.js";
@@ -37,6 +40,8 @@ export interface ControlServer {
   eventsDescription: string;
   store: Store;
   events: EventPublisher;
+  /** Every Service's endpoints (self-registered ones included) and their health. */
+  registry: ServiceRegistry;
   close(): Promise<void>;
 }
 
@@ -65,6 +70,10 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const status = createStatusWriter(store);
   const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
   const xds = createXdsControl({ store, events, status, logger });
+  const registry = new ServiceRegistry({ store, events, logger });
+  registry.bind(() => xds.compiler.schedule());
+  xds.compiler.attachRegistry(registry);
+  registry.start();
   const xdsPort = await xds.listen(options.xdsAddr);
 
   const metrics = createMetrics("catena-control");
@@ -78,12 +87,23 @@ export async function startControlServer(options: ControlServerOptions): Promise
     xds: xds.status,
     instances: xds.instances,
     notReadyReason: () => undefined,
+    registry: { store, registry },
   });
   await app.listen({ host: api.host, port: api.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : api.port;
   const apiUrl = `http://${api.host.includes(":") ? `[${api.host}]` : api.host}:${port}`;
   const xdsAddr = `${parseHostPort(options.xdsAddr, "--xds-addr").host}:${xdsPort}`;
+  // Lookups over NATS need NATS itself (not the in-process bus).
+  const natsLookup = connection.natsUrl
+    ? startNatsLookup({
+        servers: connection.natsUrl,
+        root: options.natsRoot,
+        directory: registry.directory,
+        version: VERSION,
+        logger,
+      })
+    : undefined;
   logger.info({ apiUrl, xdsAddr, events: connection.description }, "control server ready");
 
   let closing: Promise<void> | undefined;
@@ -94,9 +114,12 @@ export async function startControlServer(options: ControlServerOptions): Promise
     eventsDescription: connection.description,
     store,
     events,
+    registry,
     close() {
       closing ??= (async () => {
         await app.close();
+        await natsLookup?.close();
+        await registry.close();
         await xds.close();
         await store.close();
         await Promise.allSettled(tasks);

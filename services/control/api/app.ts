@@ -12,6 +12,7 @@ import type { LabelSelector, Store, Watch } from "../store/store.js";
 import type { Applier, ObjectRef } from "./apply.js";
 import { documentsFromBody, locateDetails } from "./documents.js";
 import { sendError } from "./http-errors.js";
+import { type RegistryRouteDeps, registerRegistryRoutes } from "./registry-routes.js";
 
 export const BODY_LIMIT = 4 * 1024 * 1024;
 
@@ -39,6 +40,8 @@ export interface ApiDeps {
   instances: InstanceRegistry;
   /** Readiness beyond the API itself (store open, xDS listening...); a reason when not ready. */
   notReadyReason(): string | undefined;
+  /** Service discovery: self-registration and lookups (`/v1/services/<name>/endpoints`). */
+  registry?: RegistryRouteDeps;
 }
 
 export function buildApi(deps: ApiDeps) {
@@ -129,6 +132,7 @@ export function buildApi(deps: ApiDeps) {
     });
   });
 
+  if (deps.registry) registerRegistryRoutes(app, deps.registry);
   app.get("/v1/xds/nodes", async () => ({ items: xdsNodes(deps.xds) }));
   app.get("/v1/instances", async () => ({ items: deps.instances.list() }));
 

@@ -43,6 +43,8 @@ export interface EventBusConnection {
   mode: EventBusMode;
   /** One line for the operator: where events go. */
   description: string;
+  /** The NATS server(s) the bus talks to; undefined for the in-process bus. */
+  natsUrl?: string;
   /** Closes the bus (bounded wait for pending events) and stops the embedded server, if any. Idempotent. */
   stop(): Promise<void>;
 }
@@ -55,7 +57,7 @@ export async function connectEventBus(options: ConnectEventBusOptions): Promise<
 
   if (await probeNats(options.natsUrl, options.probeTimeoutMs ?? 500)) {
     const bus = natsBus(options.natsUrl);
-    return connection(bus, "nats", `NATS at ${redact(options.natsUrl)}, stream ${stream}`);
+    return connection(bus, "nats", `NATS at ${redact(options.natsUrl)}, stream ${stream}`, options.natsUrl);
   }
 
   if (options.startNatsServer) {
@@ -80,6 +82,7 @@ export async function connectEventBus(options: ConnectEventBusOptions): Promise<
           bus,
           "embedded-nats",
           `embedded nats-server at ${server.url} (pid ${server.pid}), JetStream store in ${storeDir}, stream ${stream}`,
+          server.url,
           server,
           () => process.removeListener("exit", killOnExit),
         );
@@ -107,6 +110,7 @@ export async function connectEventBus(options: ConnectEventBusOptions): Promise<
     bus,
     "nats",
     `NATS at ${redact(options.natsUrl)}, stream ${stream} (not answering yet: events wait in a buffer)`,
+    options.natsUrl,
   );
 }
 
@@ -114,6 +118,7 @@ function connection(
   bus: EventBus,
   mode: EventBusMode,
   description: string,
+  natsUrl?: string,
   server?: NatsServerProcess,
   cleanup?: () => void,
 ): EventBusConnection {
@@ -122,6 +127,7 @@ function connection(
     bus,
     mode,
     description,
+    ...(natsUrl ? { natsUrl } : {}),
     stop() {
       stopping ??= (async () => {
         await bus.close(2_000);
