@@ -607,6 +607,24 @@ describe("resolveChain", () => {
     });
   });
 
+  it("a discovery function cannot be a hop (its instances read the services snapshot)", () => {
+    const dns = stored("ServiceFunction", "dns", { type: "discovery" });
+    const chain = stored("ServiceChain", "c", {
+      service: "web",
+      ingress: { port: 80 },
+      hops: [{ function: "dns" }],
+    });
+    const lookup = (kind: Kind, name: string) => (name === "dns" ? dns : get(kind, name));
+    expect(
+      resolveChain(
+        chain,
+        lookup,
+        () => [],
+        () => [],
+      ),
+    ).toMatchObject({ ok: false, reason: "UnsupportedHop" });
+  });
+
   it("a missing ServiceFunction is an InvalidReference", () => {
     const chain = stored("ServiceChain", "c", {
       service: "web",

@@ -123,6 +123,14 @@ export function resolveChain(
       };
     }
     const fnSpec = fn.spec as ServiceFunctionSpec;
+    if (fnSpec.type === "discovery") {
+      // Discovery instances read the shared services snapshot: nothing would ever reach them.
+      return {
+        ok: false,
+        reason: "UnsupportedHop",
+        message: `hop ${i}: ServiceFunction ${hop.function} is of type discovery, which runs no hops`,
+      };
+    }
     const config = withDefaults(fnSpec.type, effectiveHopConfig(fnSpec.config, hop.config));
     hops.push({ function: hop.function, type: fnSpec.type, config });
     byFunction[hop.function] ??= instances(hop.function).flatMap((inst) =>
