@@ -178,6 +178,9 @@ export class ListenerManager {
     if (this.#closed) return;
     const old = this.#current.get(plan.name);
     const gen = new Generation(plan, this.#filterChain(plan));
+    // Listed in /metrics from the start, not from its first connection.
+    this.#deps.metrics.connections.add(0, gen.attrs);
+    this.#deps.metrics.active.add(0, gen.attrs);
     this.#current.set(plan.name, gen);
     this.#cancelRetry(plan.name);
     const key = socketKey(plan);

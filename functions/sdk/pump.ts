@@ -40,6 +40,9 @@ export class Pump {
     destination.on("close", this.onDestinationClose);
     // The pump owns the flow from here, even if someone paused the source earlier (a header reader).
     source.resume();
+    // A source that ended before the pump was attached (a client that sent its FIN while the upstream
+    // was still connecting) emits no second 'end': pass the half-close on now.
+    if (source.readableEnded) process.nextTick(this.onEnd);
   }
 
   /** Bytes held back by the throttle right now (at most one chunk). */

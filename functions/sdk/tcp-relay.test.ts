@@ -108,6 +108,34 @@ describe("TcpRelay on real sockets", () => {
     expect(stats?.error).toBeUndefined();
   });
 
+  it("passes on a FIN the client sent while the upstream was still connecting", async () => {
+    let ended = false;
+    const upstream = await server((s) => {
+      s.resume();
+      s.on("end", () => {
+        ended = true;
+        s.end("bye");
+      });
+    });
+    const relays: Promise<RelayStats>[] = [];
+    const l = await server((c) => {
+      // The upstream connects only after the client's FIN has been read.
+      const later = new Promise<Socket>((resolve, reject) =>
+        c.once("end", () =>
+          connectUpstream({ host: "127.0.0.1", port: upstream.port }).then(resolve, reject),
+        ),
+      );
+      c.resume();
+      relays.push(relay(c, { upstream: later }).done);
+    });
+    const c = await client(l.port);
+    const answer = readAll(c);
+    c.end();
+    expect((await answer).toString()).toBe("bye");
+    expect(ended).toBe(true);
+    expect((await relays[0])?.error).toBeUndefined();
+  });
+
   it("sends the PROXY v2 header before any client byte", async () => {
     let result: Awaited<ReturnType<typeof readProxyHeader>> | undefined;
     let payload: Promise<Buffer> = Promise.resolve(Buffer.alloc(0));
