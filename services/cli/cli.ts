@@ -9,6 +9,7 @@ import { applyCommand, deleteFromFiles, validateCommand } from "./commands/apply
 import { eventsCommand } from "./commands/events.js";
 import { functionCommand } from "./commands/function.js";
 import { deleteByName, describeCommand, getCommand } from "./commands/get.js";
+import { lookupCommand } from "./commands/lookup.js";
 import { controlCommand } from "./commands/server.js";
 import { statusCommand } from "./commands/status.js";
 import type { CliContext, CliIo } from "./context.js";
@@ -117,6 +118,16 @@ export function buildProgram(io: CliIo): Command {
     .option("--limit <n>", "how many recent events without --follow", "100")
     .addOption(new Option("-o, --output <format>", "table or json").default("table"))
     .action((options) => eventsCommand(ctx, options));
+
+  program
+    .command("lookup")
+    .description("a Service's endpoints as the mesh resolves it; --watch follows every change")
+    .argument("<service>")
+    .option("--watch", "keep printing the endpoints whenever they change")
+    .option("--all", "include unhealthy endpoints (and show health)")
+    .option("--wait <duration>", "how long one watch request may wait on the server", "5m")
+    .addOption(new Option("-o, --output <format>", "table or json").default("table"))
+    .action((service: string, options) => lookupCommand(ctx, service, options));
 
   program
     .command("status")

@@ -24,6 +24,22 @@ export interface XdsNodeStatus {
   }[];
 }
 
+/** GET /v1/services/<name>/endpoints: a Service's endpoints and the index a watch continues from. */
+export interface LookupResponse {
+  service: string;
+  index: number;
+  endpoints: {
+    address: string;
+    port: number;
+    weight: number;
+    portName?: string;
+    source: string;
+    id?: string;
+    owner?: string;
+    healthy: boolean;
+  }[];
+}
+
 /** The server could not be reached at all (as opposed to answering with an error). */
 export class UnreachableError extends Error {
   override readonly name = "UnreachableError";
@@ -58,6 +74,24 @@ export class ApiClient {
     const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : "";
     const body = await this.#request<{ items: StoredResource[] }>("GET", `/v1/${KIND_PLURALS[kind]}${query}`);
     return body.items;
+  }
+
+  /** A Service's endpoints; with `index`, a blocking query that answers when they change (or after `wait`). */
+  lookup(
+    service: string,
+    options: { healthy?: boolean; index?: number; wait?: string; signal?: AbortSignal } = {},
+  ): Promise<LookupResponse> {
+    const query = new URLSearchParams();
+    if (options.healthy) query.set("healthy", "true");
+    if (options.index !== undefined) query.set("index", String(options.index));
+    if (options.wait) query.set("wait", options.wait);
+    const qs = query.size > 0 ? `?${query}` : "";
+    return this.#request(
+      "GET",
+      `/v1/services/${encodeURIComponent(service)}/endpoints${qs}`,
+      undefined,
+      options.signal,
+    );
   }
 
   async xdsNodes(): Promise<XdsNodeStatus[]> {
@@ -100,9 +134,10 @@ export class ApiClient {
     }
   }
 
-  async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async #request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const res = await this.#fetch(path, {
       method,
+      ...(signal ? { signal } : {}),
       ...(body === undefined
         ? {}
         : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
