@@ -213,11 +213,12 @@ describe("ServiceChain on the data path", () => {
     expect(condition(s, "Programmed")).toMatchObject({ status: "True", reason: "Acked" });
     expect(s.ingress).toEqual({ address: "127.64.0.1", port: 8080 });
     expect(s.ingresses).toEqual([{ address: "127.64.0.1", port: 8080 }]);
-    const lb = (await getJson(control.url, "/v1/servicefunctions/edge-lb")).body as { status: ChainStatus };
-    expect(condition(lb.status, "Ready")).toMatchObject({
-      status: "True",
-      message: "2 of 2 instance(s) connected",
+    const lbReady = await until("edge-lb Ready", async () => {
+      const lb = (await getJson(control.url, "/v1/servicefunctions/edge-lb")).body as { status: ChainStatus };
+      const ready = condition(lb.status, "Ready");
+      return ready?.status === "True" ? ready : undefined;
     });
+    expect(lbReady.message).toBe("2 of 2 instance(s) connected");
   });
 
   it("a service lookup resolves to the chain's ingress", async () => {
@@ -243,8 +244,14 @@ describe("ServiceChain on the data path", () => {
       message: expect.stringMatching(/qos-2 rejected Listener web-edge\/1: .*refused for the test/),
     });
     expect(condition(s, "Ready")).toMatchObject({ status: "False", reason: "Nacked" });
-    const fn = (await getJson(control.url, "/v1/servicefunctions/edge-qos")).body as { status: ChainStatus };
-    expect(condition(fn.status, "Programmed")).toMatchObject({ status: "False", reason: "Nacked" });
+    // The function's status is written in the same pass, just after the chain's.
+    await until("edge-qos Programmed=False", async () => {
+      const fn = (await getJson(control.url, "/v1/servicefunctions/edge-qos")).body as {
+        status: ChainStatus;
+      };
+      const programmed = condition(fn.status, "Programmed");
+      return programmed?.status === "False" && programmed.reason === "Nacked" ? true : undefined;
+    });
     await disconnect(bad);
     await untilChain("Ready=True again", (s) => condition(s, "Ready")?.status === "True");
   });
