@@ -8,6 +8,7 @@ import { createApplier } from "./api/apply.js";
 import { parseHostPort } from "./environment.js";
 import { connectEventBus, createEventPublisher, type EventPublisher } from "./events/index.js";
 import { publishStoreChanges } from "./events/store-events.js";
+import { startIpamService } from "./ipam/index.js";
 import { createMetrics } from "./metrics.js";
 import { startNatsLookup } from "./registry/nats-lookup.js";
 import { ServiceRegistry } from "./registry/service-registry.js";
@@ -70,6 +71,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const status = createStatusWriter(store);
   const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
   const xds = createXdsControl({ store, events, status, logger });
+  const ipam = await startIpamService({ store, status, events, logger, dataDir: options.dataDir });
   const registry = new ServiceRegistry({ store, events, logger });
   registry.bind(() => xds.compiler.schedule());
   xds.compiler.attachRegistry(registry);
@@ -87,6 +89,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     xds: xds.status,
     instances: xds.instances,
     notReadyReason: () => undefined,
+    ipam: { ipam: ipam.ipam },
     registry: { store, registry },
   });
   await app.listen({ host: api.host, port: api.port });
@@ -121,6 +124,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         await natsLookup?.close();
         await registry.close();
         await xds.close();
+        await ipam.close();
         await store.close();
         await Promise.allSettled(tasks);
         await events.close();

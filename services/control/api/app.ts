@@ -11,6 +11,7 @@ import { parseLabelSelector } from "../store/index.js";
 import type { LabelSelector, Store, Watch } from "../store/store.js";
 import type { Applier, ObjectRef } from "./apply.js";
 import { documentsFromBody, locateDetails } from "./documents.js";
+import { type IpamRouteDeps, registerIpamRoutes } from "./ipam-routes.js";
 import { sendError } from "./http-errors.js";
 import { type RegistryRouteDeps, registerRegistryRoutes } from "./registry-routes.js";
 
@@ -40,6 +41,8 @@ export interface ApiDeps {
   instances: InstanceRegistry;
   /** Readiness beyond the API itself (store open, xDS listening...); a reason when not ready. */
   notReadyReason(): string | undefined;
+  /** Address allocation for the CNI plugin (`/v1/ipam/...`). */
+  ipam?: IpamRouteDeps;
   /** Service discovery: self-registration and lookups (`/v1/services/<name>/endpoints`). */
   registry?: RegistryRouteDeps;
 }
@@ -133,6 +136,7 @@ export function buildApi(deps: ApiDeps) {
   });
 
   if (deps.registry) registerRegistryRoutes(app, deps.registry);
+  if (deps.ipam) registerIpamRoutes(app, deps.ipam);
   app.get("/v1/xds/nodes", async () => ({ items: xdsNodes(deps.xds) }));
   app.get("/v1/instances", async () => ({ items: deps.instances.list() }));
 

@@ -1,6 +1,8 @@
 // Where a Service's traffic goes: the ingress instances of the chain in front of it, or else its
 // endpoints (static ones, the Workloads its selector picks at their address in its network, and the
 // ones that registered themselves), each with the Service port it serves and its health.
+
+import { workloadAddress } from "../ipam/workload-address.js";
 import type { ServiceChainSpec, ServiceResource, ServiceSpec, WorkloadSpec } from "../model/index.js";
 import type { StoredResource } from "../model/resource.js";
 import type { InstanceRegistry } from "../registry/instances.js";
@@ -87,12 +89,13 @@ export function backendEndpoints(
     for (const workload of state.list("Workload")) {
       if (!matchesSelector(workload.metadata.labels, { equals: spec.selector })) continue;
       const wspec = workload.spec as WorkloadSpec;
-      const membership = wspec.networks.find((n) => n.name === spec.network);
-      if (!membership?.address || !firstPort) continue;
+      // The spec's fixed address, else the one IPAM allocated (status.addresses).
+      const address = workloadAddress(workload, spec.network);
+      if (!address || !firstPort) continue;
       // A workload port with the service port's name wins (Kubernetes' named targetPort).
       const named = wspec.ports?.find((p) => p.name === firstPort.name);
       out.push({
-        address: membership.address,
+        address,
         port: named?.port ?? firstPort.targetPort ?? firstPort.port,
         weight: 1,
         source: "workload",
