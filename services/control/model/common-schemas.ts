@@ -1,6 +1,6 @@
 // Building blocks shared by the kinds' schemas. Every schema is plain JSON Schema (TypeBox), so the
 // same objects drive ajv validation and the exported editor schema.
-import { type TSchema, type TUnsafe, Type } from "@sinclair/typebox";
+import { type TInteger, type TSchema, type TUnsafe, Type } from "@sinclair/typebox";
 
 /**
  * `patternErrorMessage` (and `errorMessage` for property-count rules) are annotations that VS Code
@@ -71,8 +71,9 @@ export function FreeObject(description: string): TUnsafe<Record<string, unknown>
   return Type.Unsafe<Record<string, unknown>>({ type: "object", description });
 }
 
-export function Port(description: string): TSchema & TUnsafe<number> {
-  return Type.Unsafe<number>({ type: "integer", minimum: 1, maximum: 65535, description });
+// A real TypeBox Integer, not Unsafe: Value.Default cannot walk Unsafe schemas inside unions.
+export function Port(description: string): TInteger {
+  return Type.Integer({ minimum: 1, maximum: 65535, description });
 }
 
 export const PortName = Type.Unsafe<string>({

@@ -59,3 +59,13 @@ describe("applyDefaults", () => {
     expect(applyHopConfigDefaults("acme", { a: 1 })).toEqual({ a: 1 });
   });
 });
+
+describe("hop config defaults with ports", () => {
+  it("fills defaults of a firewall config whose rules name ports (numbers and ranges)", () => {
+    const config = {
+      defaultAction: "deny",
+      allow: [{ from: [{ cidr: "127.0.0.0/8" }], ports: [8080, { port: 9000, endPort: 9100 }] }],
+    };
+    expect(applyHopConfigDefaults("firewall", config)).toEqual(config);
+  });
+});
