@@ -57,6 +57,10 @@ export function buildProgram(io: CliIo): Command {
     .option("--address <ip>", "this instance's own address (env CATENA_ADDRESS)")
     .option("--admin-addr <host:port>", "admin server (env CATENA_ADMIN_ADDR)")
     .option("--plugin <module>", "a third-party function module (env CATENA_PLUGIN)")
+    .option("--dns-addr <host:port>", "discovery: where DNS answers, UDP and TCP (default 127.0.0.1:8053)")
+    .option("--zone <zone>", "discovery: the zone answered (default catena.)")
+    .option("--ttl <seconds>", "discovery: TTL of answers (default 5)")
+    .option("--upstream <ip[:port]>", "discovery: resolver for names outside the zone (else REFUSED)")
     .action((type: string | undefined, flags) => functionCommand(ctx, type, flags));
 
   program

@@ -1,7 +1,9 @@
 // `catena lookup SERVICE` and `--watch`, as a child process against a real control server.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCatena, spawnCatena } from "../support/cli.js";
-import { post, settled, startTestControl, type TestControl } from "../support/control.js";
+import { getJson, post, settled, startTestControl, type TestControl } from "../support/control.js";
 import { apply, BASE_MANIFESTS } from "./support.js";
 
 describe("catena lookup", () => {
@@ -53,6 +55,60 @@ describe("catena lookup", () => {
     }
   }, 40_000);
 });
+
+describe("catena function discovery", () => {
+  let control: TestControl;
+  beforeAll(async () => {
+    control = await startTestControl();
+    await apply(control, BASE_MANIFESTS);
+    await settled(control);
+  }, 30_000);
+  afterAll(() => control?.stop());
+
+  it("runs the DNS server fed over xDS, and registers as an instance of its ServiceFunction", async () => {
+    const child = spawnCatena([
+      "function",
+      "discovery",
+      "--function",
+      "dns",
+      "--node-id",
+      "dns-cli-1",
+      "--xds-addr",
+      control.server.xdsAddr,
+      "--dns-addr",
+      "127.0.0.1:0",
+      "--ttl",
+      "3",
+    ]);
+    let err = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    try {
+      await waitFor(() => /DNS 127\.0\.0\.1:\d+/.test(err), 20_000);
+      const port = (/DNS 127\.0\.0\.1:(\d+)/.exec(err) as RegExpExecArray)[1] as string;
+      const deadline = Date.now() + 10_000;
+      let answer = "";
+      while (!answer.includes("127.0.0.2") && Date.now() < deadline) {
+        answer = (
+          await run("dig", ["@127.0.0.1", "-p", port, "+short", "+time=1", "+tries=1", "web.catena."]).catch(
+            () => ({ stdout: "" }),
+          )
+        ).stdout;
+        if (!answer.includes("127.0.0.2")) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(answer).toContain("127.0.0.2");
+      const instances = (await getJson(control.url, "/v1/instances")).body as {
+        items: { id: string; type: string }[];
+      };
+      expect(instances.items).toContainEqual(expect.objectContaining({ id: "dns-cli-1", type: "discovery" }));
+    } finally {
+      child.kill("SIGTERM");
+    }
+  }, 40_000);
+});
+
+const run = promisify(execFile);
 
 async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -4,6 +4,11 @@ import type { CliContext } from "../context.js";
 import { usage } from "../exit.js";
 
 export interface FunctionFlags {
+  /** discovery only: where DNS answers, its zone, TTL (seconds) and upstream resolver. */
+  dnsAddr?: string;
+  zone?: string;
+  ttl?: string;
+  upstream?: string;
   function?: string;
   nodeId?: string;
   xdsAddr?: string;
@@ -25,6 +30,21 @@ export async function functionCommand(ctx: CliContext, typeArg: string | undefin
     !nodeId && "--node-id (or CATENA_NODE_ID)",
   ].filter((m): m is string => typeof m === "string");
   if (missing.length > 0) throw usage(`catena function needs ${missing.join(", ")}`);
+  if (type === "discovery") {
+    const { discoveryCommand } = await import("./function-discovery.js");
+    const { function: _, ...rest } = flags;
+    const xdsAddr = flags.xdsAddr ?? env.xdsAddr;
+    const address = flags.address ?? env.address;
+    const adminAddr = flags.adminAddr ?? env.adminAddr;
+    return discoveryCommand(ctx, {
+      ...rest,
+      functionName: functionName as string,
+      nodeId: nodeId as string,
+      xdsAddr,
+      address,
+      adminAddr,
+    });
+  }
 
   const [
     { loadBuiltinFunctions },
