@@ -72,10 +72,10 @@ export class FunctionHost {
         const c = (this.#events as { counters?: { dropped: number } } | undefined)?.counters;
         return c?.dropped ?? 0;
       },
+      listeners: () => this.#listeners.stats(),
     });
     this.#listeners = new ListenerManager({
       clusters: this.#clusters,
-      metrics: this.metrics,
       logger: this.#log,
       emit: (verb, data) => this.#emit(verb, data),
       helperFor: (scope) => this.#helper(scope),

@@ -8,7 +8,6 @@
 // update refuses no connection; one that moves binds its new address before the old one is closed.
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
-import type { Attributes } from "@opentelemetry/api";
 import type { Logger } from "../../xds/logger.js";
 import type {
   Connection,
@@ -21,7 +20,7 @@ import type {
 import { deny } from "./define-function.js";
 import { type ActiveFilter, FilterChain } from "./filter-chain.js";
 import type { ListenerPlan } from "./listener-config.js";
-import type { HostMetrics, RefusalReason } from "./metrics.js";
+import { ListenerStats, type RefusalReason } from "./metrics.js";
 import { formatHostPort } from "./options.js";
 import { readProxyHeader } from "./proxy-header-reader.js";
 import {
@@ -35,7 +34,6 @@ import type { ClusterManager } from "./upstream-cluster.js";
 
 export interface ListenerDeps {
   clusters: ClusterManager;
-  metrics: HostMetrics;
   logger: Logger;
   /** A host event (kind = the function type, name = the node id). */
   emit(verb: string, data: Record<string, unknown>): void;
@@ -52,9 +50,6 @@ const UNAVAILABLE: NetworkFilter = { onConnection: () => deny("filter_unavailabl
 /** One version of one Listener: its plan, its filters, and the connections it accepted. */
 class Generation {
   readonly live = new Set<Socket>();
-  readonly attrs: Attributes;
-  readonly #refusalAttrs = new Map<string, Attributes>();
-  readonly #denyAttrs = new Map<string, Attributes>();
   /** Hop index sent in the upstream PROXY header: the hop after the last one this listener runs. */
   readonly nextHop: number;
   draining = false;
@@ -67,31 +62,12 @@ class Generation {
   constructor(
     readonly plan: ListenerPlan,
     readonly chain: FilterChain,
+    readonly stats: ListenerStats,
   ) {
-    this.attrs = { listener: plan.name };
     this.nextHop = Math.max(plan.hop + plan.hops - 1, ...plan.filters.map((f) => f.hop)) + 1;
     this.drained = new Promise((r) => {
       this.#resolveDrained = r;
     });
-  }
-
-  refusalAttrs(reason: RefusalReason): Attributes {
-    let a = this.#refusalAttrs.get(reason);
-    if (!a) {
-      a = { listener: this.plan.name, reason };
-      this.#refusalAttrs.set(reason, a);
-    }
-    return a;
-  }
-
-  denyAttrs(reason: string): Attributes {
-    let a = this.#denyAttrs.get(reason);
-    if (!a) {
-      // Reasons come from filters: bound the label set so a buggy filter cannot grow it forever.
-      a = { listener: this.plan.name, reason: this.#denyAttrs.size < 256 ? reason : "other" };
-      this.#denyAttrs.set(reason, a);
-    }
-    return a;
   }
 
   /** Stops taking connections; destroys the ones left after timeoutMs. */
@@ -138,6 +114,8 @@ export class ListenerManager {
   readonly #sockets = new Map<string, BoundSocket>();
   readonly #draining = new Set<Generation>();
   readonly #retry = new Map<string, NodeJS.Timeout>();
+  /** Counters by listener name, kept across generations and after removal (Prometheus counters). */
+  readonly #stats = new Map<string, ListenerStats>();
   #nextId = 0;
   #closed = false;
 
@@ -151,6 +129,10 @@ export class ListenerManager {
     for (const g of this.#current.values()) n += g.live.size;
     for (const g of this.#draining) n += g.live.size;
     return n;
+  }
+
+  stats(): Iterable<[string, ListenerStats]> {
+    return this.#stats.entries();
   }
 
   names(): string[] {
@@ -177,10 +159,12 @@ export class ListenerManager {
   async apply(plan: ListenerPlan): Promise<void> {
     if (this.#closed) return;
     const old = this.#current.get(plan.name);
-    const gen = new Generation(plan, this.#filterChain(plan));
-    // Listed in /metrics from the start, not from its first connection.
-    this.#deps.metrics.connections.add(0, gen.attrs);
-    this.#deps.metrics.active.add(0, gen.attrs);
+    let stats = this.#stats.get(plan.name);
+    if (!stats) {
+      stats = new ListenerStats();
+      this.#stats.set(plan.name, stats);
+    }
+    const gen = new Generation(plan, this.#filterChain(plan), stats);
     this.#current.set(plan.name, gen);
     this.#cancelRetry(plan.name);
     const key = socketKey(plan);
@@ -337,12 +321,12 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    const { metrics } = this.#deps;
+    const stats = gen.stats;
     gen.live.add(socket);
-    metrics.connections.add(1, gen.attrs);
-    metrics.active.add(1, gen.attrs);
+    stats.connections++;
+    stats.active++;
     socket.once("close", () => {
-      metrics.active.add(-1, gen.attrs);
+      stats.active--;
       gen.forget(socket);
     });
     const peerAddress = socket.remoteAddress;
@@ -413,9 +397,9 @@ export class ListenerManager {
   }
 
   #decided(gen: Generation, socket: Socket, conn: Connection, v: Verdict, accepted: number): void {
-    const { metrics, clusters } = this.#deps;
+    const { clusters } = this.#deps;
     if (!v.allow) {
-      metrics.denied.add(1, gen.denyAttrs(v.reason));
+      gen.stats.deny(v.reason);
       gen.chain.closed(conn, accepted, ZERO_STATS);
       // Closed with nothing sent, as Envoy does; after connection_limit's delay when one is set.
       if (v.delayMs && v.delayMs > 0) setTimeout(() => socket.destroy(), v.delayMs).unref();
@@ -448,9 +432,9 @@ export class ListenerManager {
       idleTimeoutMs: plan.idleTimeoutMs,
     });
     void relay.done.then((stats) => {
-      if (stats.bytesUp > 0) metrics.bytesIn.add(stats.bytesUp, gen.attrs);
-      if (stats.bytesDown > 0) metrics.bytesOut.add(stats.bytesDown, gen.attrs);
-      if (!stats.connected) metrics.refused.add(1, gen.refusalAttrs("upstream_unavailable"));
+      gen.stats.bytesIn += stats.bytesUp;
+      gen.stats.bytesOut += stats.bytesDown;
+      if (!stats.connected) gen.stats.refuse("upstream_unavailable");
       const cs: ConnectionStats = {
         bytesUp: stats.bytesUp,
         bytesDown: stats.bytesDown,
@@ -463,7 +447,7 @@ export class ListenerManager {
   }
 
   #refuse(gen: Generation, socket: Socket, reason: RefusalReason): void {
-    this.#deps.metrics.refused.add(1, gen.refusalAttrs(reason));
+    gen.stats.refuse(reason);
     socket.destroy();
   }
 }

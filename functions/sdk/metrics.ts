@@ -1,8 +1,9 @@
 // The host's metrics, OpenTelemetry instruments exported as Prometheus text by the admin server (no
-// exporter server of its own). Counters are added per connection (at accept and at close), never per
-// chunk; each listener's attribute set is built once and reused.
+// exporter server of its own). The data path only bumps plain numbers in a ListenerStats (per
+// connection, never per chunk); OpenTelemetry reads them through observable instruments at scrape
+// time, so a connection costs no attribute hashing.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Attributes, Counter, Meter, ObservableResult, UpDownCounter } from "@opentelemetry/api";
+import type { Attributes, Counter, Meter, ObservableResult } from "@opentelemetry/api";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { MetricCounter } from "./define-function.js";
@@ -21,42 +22,87 @@ export type RefusalReason =
   | "upstream_unavailable"
   | "draining";
 
+/** One listener's counters (by name, across its generations); plain fields the data path increments. */
+export class ListenerStats {
+  connections = 0;
+  active = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  readonly denied = new Map<string, number>();
+  readonly refused = new Map<RefusalReason, number>();
+
+  deny(reason: string): void {
+    // Reasons come from filters: bound the label set so a buggy filter cannot grow it forever.
+    const r = this.denied.has(reason) || this.denied.size < 64 ? reason : "other";
+    this.denied.set(r, (this.denied.get(r) ?? 0) + 1);
+  }
+
+  refuse(reason: RefusalReason): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+}
+
+export interface MetricSources {
+  endpointHealth: () => EndpointHealthSample[];
+  eventsDropped: () => number;
+  listeners: () => Iterable<[string, ListenerStats]>;
+}
+
 export class HostMetrics {
   readonly meter: Meter;
-  readonly connections: Counter;
-  readonly active: UpDownCounter;
-  readonly bytesIn: Counter;
-  readonly bytesOut: Counter;
-  readonly denied: Counter;
-  readonly refused: Counter;
   readonly configRejected: Counter;
   readonly #exporter: PrometheusExporter;
   readonly #provider: MeterProvider;
   readonly #pluginCounters = new Map<string, Counter>();
 
-  constructor(sources: { endpointHealth: () => EndpointHealthSample[]; eventsDropped: () => number }) {
+  constructor(sources: MetricSources) {
     this.#exporter = new PrometheusExporter({ preventServerStart: true });
     this.#provider = new MeterProvider({ readers: [this.#exporter] });
     const m = this.#provider.getMeter("catena-function");
     this.meter = m;
-    this.connections = m.createCounter("catena_connections", {
-      description: "Connections accepted by a listener",
-    });
-    this.active = m.createUpDownCounter("catena_connections_active", {
-      description: "Connections open through a listener",
-    });
-    this.bytesIn = m.createCounter("catena_bytes_in", {
-      description: "Bytes from downstream sent upstream (counted when a connection closes)",
-    });
-    this.bytesOut = m.createCounter("catena_bytes_out", {
-      description: "Bytes from upstream sent downstream (counted when a connection closes)",
-    });
-    this.denied = m.createCounter("catena_connections_denied", {
-      description: "Connections a filter denied (closed with nothing sent)",
-    });
-    this.refused = m.createCounter("catena_connections_refused", {
-      description: "Connections the host closed: untrusted source, bad PROXY header, no cluster, no upstream",
-    });
+    const perListener = (
+      name: string,
+      description: string,
+      kind: "counter" | "gauge",
+      read: (l: ListenerStats) => number,
+    ) => {
+      const inst =
+        kind === "counter"
+          ? m.createObservableCounter(name, { description })
+          : m.createObservableGauge(name, { description });
+      inst.addCallback((r: ObservableResult) => {
+        for (const [listener, l] of sources.listeners()) r.observe(read(l), { listener });
+      });
+    };
+    perListener("catena_connections", "Connections accepted by a listener", "counter", (l) => l.connections);
+    perListener("catena_connections_active", "Connections open through a listener", "gauge", (l) => l.active);
+    perListener(
+      "catena_bytes_in",
+      "Bytes from downstream sent upstream (at close)",
+      "counter",
+      (l) => l.bytesIn,
+    );
+    perListener(
+      "catena_bytes_out",
+      "Bytes from upstream sent downstream (at close)",
+      "counter",
+      (l) => l.bytesOut,
+    );
+    const byReason = (name: string, description: string, read: (l: ListenerStats) => Map<string, number>) =>
+      m.createObservableCounter(name, { description }).addCallback((r: ObservableResult) => {
+        for (const [listener, l] of sources.listeners())
+          for (const [reason, n] of read(l)) r.observe(n, { listener, reason });
+      });
+    byReason(
+      "catena_connections_denied",
+      "Connections a filter denied (closed with nothing sent)",
+      (l) => l.denied,
+    );
+    byReason(
+      "catena_connections_refused",
+      "Connections the host closed: untrusted source, bad PROXY header, no cluster, no upstream",
+      (l) => l.refused,
+    );
     this.configRejected = m.createCounter("catena_config_rejected", {
       description: "xDS resources rejected (NACKed)",
     });

@@ -147,6 +147,27 @@ describe("live changes", () => {
     xds.cache.setSnapshot(NODE, Snapshot.from(resources()));
   });
 
+  it("counts connections, denials and endpoint health in /metrics", async () => {
+    await roundTrip(ADDR, port, Buffer.from("m"), "127.0.0.1");
+    await roundTrip(ADDR, port, Buffer.from("m"), "127.0.0.9");
+    const text = await (await fetch(`http://${host.adminAddress}/metrics`)).text();
+    // Prometheus labels as the exporter writes them (plus otel_scope_name): `metric{...} value`.
+    const value = (metric: string, labels: string[]) => {
+      for (const line of text.split("\n")) {
+        if (!line.startsWith(`${metric}{`)) continue;
+        if (labels.every((l) => line.includes(l))) return Number(line.slice(line.lastIndexOf(" ") + 1));
+      }
+      return Number.NaN;
+    };
+    expect(value("catena_connections_total", ['listener="cfg/0"'])).toBeGreaterThanOrEqual(2);
+    expect(
+      value("catena_connections_denied_total", ['listener="cfg/0"', 'reason="firewall:default"']),
+    ).toBeGreaterThanOrEqual(1);
+    expect(value("catena_firewall_denied_total", ['listener="cfg/0"', 'hop="0"'])).toBeGreaterThanOrEqual(1);
+    expect(value("catena_endpoint_healthy", ['cluster="cfg/0/next"', 'endpoint="127.64.5.10:'])).toBe(1);
+    expect(value("catena_bytes_in_total", ['listener="cfg/0"'])).toBeGreaterThanOrEqual(1);
+  });
+
   it("keeps serving the last config while the control server is gone", async () => {
     await xds.close();
     await sleep(200);

@@ -1,0 +1,382 @@
+// A chain's data path next to its peers, in the same run, on loopback: a direct connection to the
+// backend, HAProxy 2.6 as one hop and as three hops (PROXY v2 between them), and Catena's function
+// host as three hops (three processes, separate placement) and fused (one process). Every proxy runs
+// as its own process, like the backend; this process only drives the load.
+// Measured: 64-byte ping-pong latency (p50/p99) over 1 and 16 connections, bulk echo throughput over
+// one connection, and new connections per second (connect, 1-byte round trip, close; 32 at a time).
+// Run: node --import tsx bench/datapath-chain.ts   (BENCH_SECONDS, BENCH_MIB to change the load)
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadHostProtos } from "../functions/sdk/protos.js";
+import {
+  AdsServer,
+  clusterLoadAssignment,
+  edsCluster,
+  networkFilter,
+  proxyProtocolListenerFilter,
+  type Resource,
+  Snapshot,
+  SnapshotCache,
+  TYPE_URL,
+  tcpProxyListener,
+  typedConfig,
+} from "../xds/index.js";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const MIB = 1024 * 1024;
+const BULK = Number(process.env.BENCH_MIB ?? 256) * MIB;
+const REPO = fileURLToPath(new URL("../", import.meta.url));
+const NET = "127.64.200";
+const ip = (n: number) => `${NET}.${n}`;
+const children: ChildProcess[] = [];
+
+async function freePort(host: string): Promise<number> {
+  const s = createServer().listen(0, host);
+  await once(s, "listening");
+  const p = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+function dial(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port, noDelay: true });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+async function waitFor(host: string, port: number, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const s = await dial(host, port);
+      // Through a chain, a connection is good once the backend's first byte comes back.
+      s.write("x");
+      await Promise.race([
+        once(s, "data"),
+        new Promise((_, rej) => setTimeout(() => rej(new Error("no echo")), 500)),
+      ]);
+      s.destroy();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${host}:${port} did not come up`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const c = spawn(cmd, args, {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  c.stderr?.on("data", (d: Buffer) => {
+    err = (err + d.toString()).slice(-2000);
+  });
+  c.on("exit", (code) => {
+    if (code && code !== 0 && !stopping) console.error(`${cmd} exited ${code}: ${err}`);
+  });
+  children.push(c);
+  return c;
+}
+let stopping = false;
+
+// ---- the load ----
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** 64-byte round trips, one at a time per connection, for SECONDS. */
+async function pingPong(
+  host: string,
+  port: number,
+  conns: number,
+): Promise<{ p50: number; p99: number; rps: number }> {
+  const msg = Buffer.alloc(64, 7);
+  const samples: number[] = [];
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: conns }, async () => {
+      const s = await dial(host, port);
+      let got = 0;
+      let resolve: () => void = () => {};
+      s.on("data", (c: Buffer) => {
+        got += c.length;
+        if (got >= 64) {
+          got -= 64;
+          resolve();
+        }
+      });
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        const done = new Promise<void>((r) => (resolve = r));
+        s.write(msg);
+        await done;
+        samples.push(performance.now() - t0);
+      }
+      s.destroy();
+    }),
+  );
+  samples.sort((a, b) => a - b);
+  return {
+    p50: percentile(samples, 50) * 1000,
+    p99: percentile(samples, 99) * 1000,
+    rps: samples.length / SECONDS,
+  };
+}
+
+/** BULK bytes out and echoed back over one connection: MiB/s of payload. */
+async function bulk(host: string, port: number): Promise<number> {
+  const s = await dial(host, port);
+  const chunk = Buffer.alloc(256 * 1024, 1);
+  let received = 0;
+  const t0 = performance.now();
+  const done = new Promise<void>((resolve) =>
+    s.on("data", (c: Buffer) => {
+      received += c.length;
+      if (received >= BULK) resolve();
+    }),
+  );
+  for (let sent = 0; sent < BULK; sent += chunk.length) if (!s.write(chunk)) await once(s, "drain");
+  await done;
+  const secs = (performance.now() - t0) / 1000;
+  s.destroy();
+  return BULK / MIB / secs;
+}
+
+/** Connections per second: connect, 1-byte round trip, close; 32 workers for SECONDS. */
+async function connRate(host: string, port: number): Promise<number> {
+  let n = 0;
+  const end = performance.now() + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (performance.now() < end) {
+        const s = await dial(host, port);
+        const echoed = once(s, "data");
+        s.write("x");
+        await echoed;
+        s.destroy();
+        n++;
+      }
+    }),
+  );
+  return n / SECONDS;
+}
+
+// ---- the peers ----
+
+const ECHO = `const net=require("net");net.createServer({noDelay:true},s=>{s.on("error",()=>s.destroy());s.pipe(s)}).listen(+process.argv[2],process.argv[1]);`;
+
+function haproxyConfig(port: number, backend: { host: string; port: number }): string {
+  const head = [
+    "global",
+    "  maxconn 8000",
+    "defaults",
+    "  mode tcp",
+    "  timeout connect 5s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    "  option tcp-smart-accept",
+  ];
+  const one = [
+    "frontend one",
+    `  bind ${ip(11)}:${port}`,
+    "  default_backend one_b",
+    "backend one_b",
+    `  server e ${backend.host}:${backend.port}`,
+  ];
+  const three = [0, 1, 2].flatMap((h) => [
+    `frontend h${h}`,
+    `  bind ${ip(21 + h)}:${port}${h > 0 ? " accept-proxy" : ""}`,
+    `  default_backend h${h}_b`,
+    `backend h${h}_b`,
+    h < 2 ? `  server n ${ip(22 + h)}:${port} send-proxy-v2` : `  server e ${backend.host}:${backend.port}`,
+  ]);
+  return [...head, ...one, ...three, ""].join("\n");
+}
+
+function catenaSnapshots(port: number, backend: { host: string; port: number }): Map<string, Resource[]> {
+  const rbac = (sp: string) =>
+    networkFilter(
+      "envoy.filters.network.rbac",
+      typedConfig(TYPE_URL.networkRbac, {
+        stat_prefix: sp,
+        rules: {
+          action: "ALLOW",
+          policies: {
+            "allow-0": {
+              permissions: [{ any: true }],
+              principals: [{ remote_ip: { address_prefix: "127.0.0.0", prefix_len: { value: 8 } } }],
+            },
+          },
+        },
+      }),
+    );
+  const rate = (sp: string) =>
+    networkFilter(
+      "envoy.filters.network.local_ratelimit",
+      typedConfig(TYPE_URL.localRateLimit, {
+        stat_prefix: sp,
+        token_bucket: {
+          max_tokens: 1_000_000,
+          tokens_per_fill: { value: 1_000_000 },
+          fill_interval: { seconds: 1 },
+        },
+      }),
+    );
+  const out = new Map<string, Resource[]>();
+  const hops = [ip(31), ip(32), ip(33)];
+  hops.forEach((address, h) => {
+    const name = `bench/${h}`;
+    const last = h === 2;
+    out.set(`bench-${h}`, [
+      tcpProxyListener({
+        name,
+        address,
+        port,
+        filters: h === 0 ? [rbac(name)] : h === 1 ? [rate(name)] : [],
+        tcpProxy: { cluster: `${name}/next`, statPrefix: name },
+        metadata: { catena: { chain: "bench", hop: h, service: "echo" } },
+        ...(h > 0
+          ? {
+              listenerFilters: [proxyProtocolListenerFilter()],
+              filterChainMatch: { directSourcePrefixRanges: [{ address: hops[h - 1] as string }] },
+            }
+          : {}),
+      }),
+      edsCluster({ name: `${name}/next`, ...(last ? {} : { upstreamProxyProtocol: "V2" as const }) }),
+      clusterLoadAssignment({
+        clusterName: `${name}/next`,
+        endpoints: [
+          last ? { address: backend.host, port: backend.port } : { address: hops[h + 1] as string, port },
+        ],
+      }),
+    ]);
+  });
+  out.set("bench-fused", [
+    tcpProxyListener({
+      name: "bench/fused",
+      address: ip(41),
+      port,
+      filters: [rbac("bench/0"), rate("bench/1")],
+      tcpProxy: { cluster: "bench/fused/next", statPrefix: "bench/fused" },
+      metadata: { catena: { chain: "bench", hop: 0, hops: 3, service: "echo" } },
+    }),
+    edsCluster({ name: "bench/fused/next" }),
+    clusterLoadAssignment({
+      clusterName: "bench/fused/next",
+      endpoints: [{ address: backend.host, port: backend.port }],
+    }),
+  ]);
+  return out;
+}
+
+async function main(): Promise<void> {
+  loadHostProtos();
+  const backend = { host: ip(100), port: await freePort(ip(100)) };
+  run(process.execPath, ["-e", ECHO, backend.host, String(backend.port)]);
+  const port = await freePort(ip(11));
+
+  const dir = mkdtempSync(join(tmpdir(), "catena-bench-"));
+  const cfg = join(dir, "haproxy.cfg");
+  writeFileSync(cfg, haproxyConfig(port, backend));
+  run("/usr/sbin/haproxy", ["-f", cfg, "-db"]);
+
+  const cache = new SnapshotCache({ debounceMs: 0 });
+  const ads = new AdsServer({ cache });
+  const xdsPort = await ads.listen("127.0.0.1:0");
+  for (const [id, rs] of catenaSnapshots(port, backend)) cache.setSnapshot(id, Snapshot.from(rs));
+  const catena = (id: string, address: string) =>
+    run(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "services/cli/main.ts",
+        "function",
+        "firewall",
+        "--function",
+        "bench",
+        "--node-id",
+        id,
+      ],
+      {
+        CATENA_XDS_ADDR: `127.0.0.1:${xdsPort}`,
+        CATENA_ADDRESS: address,
+        CATENA_ADMIN_ADDR: `${address}:0`,
+        CATENA_LOG_LEVEL: "warn",
+        CATENA_NATS_URL: "nats://127.0.0.1:1",
+      },
+    );
+  catena("bench-0", ip(31));
+  catena("bench-1", ip(32));
+  catena("bench-2", ip(33));
+  catena("bench-fused", ip(41));
+
+  const targets = [
+    { name: "direct", host: backend.host, port: backend.port },
+    { name: "haproxy 1 hop", host: ip(11), port },
+    { name: "haproxy 3 hops", host: ip(21), port },
+    { name: "catena 3 hops (separate)", host: ip(31), port },
+    { name: "catena fused", host: ip(41), port },
+  ];
+  for (const t of targets) await waitFor(t.host, t.port);
+
+  const rows: string[][] = [];
+  for (const t of targets) {
+    const p1 = await pingPong(t.host, t.port, 1);
+    const p16 = await pingPong(t.host, t.port, 16);
+    const tput = await bulk(t.host, t.port);
+    const cps = await connRate(t.host, t.port);
+    rows.push([
+      t.name,
+      p1.p50.toFixed(0),
+      p1.p99.toFixed(0),
+      p16.p50.toFixed(0),
+      p16.p99.toFixed(0),
+      p16.rps.toFixed(0),
+      tput.toFixed(0),
+      cps.toFixed(0),
+    ]);
+    console.error(`done: ${t.name}`);
+  }
+  const head = [
+    "path",
+    "1c p50 µs",
+    "1c p99 µs",
+    "16c p50 µs",
+    "16c p99 µs",
+    "16c req/s",
+    "bulk MiB/s",
+    "conn/s",
+  ];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ");
+  console.log(
+    `datapath-chain: ${SECONDS}s per measurement, bulk ${BULK / MIB} MiB echoed, loopback, 2 cores shared`,
+  );
+  console.log(line(head));
+  for (const r of rows) console.log(line(r));
+  await ads.close();
+  cache.close();
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    stopping = true;
+    for (const c of children) c.kill("SIGKILL");
+  });
