@@ -1,0 +1,137 @@
+// The control server as the plugin sees it: IPAM attachments and Workloads over the HTTP API.
+// Transport failures (refused, reset, timed out) become TryAgainLater (11); HTTP errors keep
+// the server's message.
+import { PluginError, PluginErrorCode } from "./errors.js";
+
+export interface Assignment {
+  network: string;
+  address: string;
+  prefixLength: number;
+  gateway: string;
+  cidr: string;
+  created: boolean;
+}
+
+export interface WorkloadObject {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { networks?: { name: string; address?: string }[] };
+}
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; details?: { path?: string; message?: string }[] };
+}
+
+export class ControlClient {
+  readonly #base: string;
+  readonly #timeoutMs: number;
+
+  constructor(base: string, timeoutMs: number) {
+    this.#base = base;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  get server(): string {
+    return this.#base;
+  }
+
+  /** The raw call: status and body, or TryAgainLater when the server cannot be reached. */
+  async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}${path}`, {
+        method,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+        ...(body !== undefined && {
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
+      });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+      throw new PluginError(
+        PluginErrorCode.TryAgainLater,
+        `control server ${this.#base} unreachable`,
+        cause,
+        { cause: err },
+      );
+    }
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      // Not JSON (a proxy's error page): keep the text for the message.
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown, allow404 = false): Promise<T | undefined> {
+    const res = await this.request(method, path, body);
+    if (res.status >= 200 && res.status < 300) return res.body as T;
+    if (res.status === 404 && allow404) return undefined;
+    throw this.#failure(res.status, res.body, `${method} ${path}`);
+  }
+
+  #failure(status: number, body: unknown, what: string): PluginError {
+    const err = (body as ErrorBody | undefined)?.error;
+    const message = err?.message ?? `${what}: HTTP ${status}`;
+    const details = err?.details?.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join("; ");
+    if (status === 503 && details?.includes("exhausted"))
+      return new PluginError(PluginErrorCode.Exhausted, message, details);
+    if (status === 503 || status === 429 || status >= 500)
+      return new PluginError(PluginErrorCode.TryAgainLater, message, details);
+    if (status === 404 || status === 400)
+      return new PluginError(PluginErrorCode.InvalidConfig, message, details);
+    return new PluginError(PluginErrorCode.Internal, message, details);
+  }
+
+  #attachment(network: string, containerId: string, ifname: string): string {
+    return `/v1/ipam/networks/${encodeURIComponent(network)}/attachments/${encodeURIComponent(containerId)}/${encodeURIComponent(ifname)}`;
+  }
+
+  async allocate(
+    network: string,
+    containerId: string,
+    ifname: string,
+    body: { workload?: string; node?: string },
+  ): Promise<Assignment> {
+    return (await this.#json<Assignment>(
+      "PUT",
+      this.#attachment(network, containerId, ifname),
+      body,
+    )) as Assignment;
+  }
+
+  lookup(network: string, containerId: string, ifname: string): Promise<Assignment | undefined> {
+    return this.#json<Assignment>("GET", this.#attachment(network, containerId, ifname), undefined, true);
+  }
+
+  async release(network: string, containerId: string, ifname: string): Promise<void> {
+    // A Network deleted meanwhile has no lease left to release.
+    await this.#json("DELETE", this.#attachment(network, containerId, ifname), undefined, true);
+  }
+
+  async gc(network: string, node: string, keep: { containerId: string; ifname: string }[]): Promise<void> {
+    await this.#json("POST", `/v1/ipam/networks/${encodeURIComponent(network)}/gc`, { node, keep }, true);
+  }
+
+  network(network: string): Promise<{ free: string } | undefined> {
+    return this.#json("GET", `/v1/ipam/networks/${encodeURIComponent(network)}`, undefined, true);
+  }
+
+  async applyWorkload(doc: unknown): Promise<void> {
+    await this.#json("POST", "/v1/apply", [doc]);
+  }
+
+  getWorkload(name: string): Promise<WorkloadObject | undefined> {
+    return this.#json<WorkloadObject>("GET", `/v1/workloads/${encodeURIComponent(name)}`, undefined, true);
+  }
+
+  async listWorkloads(): Promise<WorkloadObject[]> {
+    return ((await this.#json<{ items: WorkloadObject[] }>("GET", "/v1/workloads")) ?? { items: [] }).items;
+  }
+
+  async deleteWorkload(name: string): Promise<void> {
+    await this.#json("DELETE", `/v1/workloads/${encodeURIComponent(name)}`, undefined, true);
+  }
+}
