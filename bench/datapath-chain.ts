@@ -199,7 +199,10 @@ function haproxyConfig(port: number, backend: { host: string; port: number }): s
     `  bind ${ip(21 + h)}:${port}${h > 0 ? " accept-proxy" : ""}`,
     `  default_backend h${h}_b`,
     `backend h${h}_b`,
-    h < 2 ? `  server n ${ip(22 + h)}:${port} send-proxy-v2` : `  server e ${backend.host}:${backend.port}`,
+    // Each hop sends from its own address, as Catena's instances do (and the next hop checks).
+    h < 2
+      ? `  server n ${ip(22 + h)}:${port} send-proxy-v2 source ${ip(21 + h)}`
+      : `  server e ${backend.host}:${backend.port} source ${ip(23)}`,
   ]);
   return [...head, ...one, ...three, ""].join("\n");
 }

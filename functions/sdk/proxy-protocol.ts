@@ -37,7 +37,7 @@ export const PP2_TYPE = {
   netns: 0x30,
   /** Catena, in the spec's custom range 0xE0-0xEF: the chain the connection travels (UTF-8). */
   catenaChain: 0xe0,
-  /** Catena: the index of the hop that sent the header, uint16 big-endian. */
+  /** Catena: the index of the hop receiving the header (DESIGN.md "Hop resources"), uint16 big-endian. */
   catenaHop: 0xe1,
 } as const;
 

@@ -1,8 +1,12 @@
 // The host and its xDS server: what it cannot apply is NACKed with the field path (the server's status
 // table shows it) while the last accepted config keeps serving; a change elsewhere (a cluster's
 // endpoints) keeps established connections; and a control server that goes away changes nothing.
+import { once } from "node:events";
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FunctionHost } from "../../functions/sdk/host.js";
+import { readProxyHeader } from "../../functions/sdk/proxy-header-reader.js";
+import type { ProxyParseResult } from "../../functions/sdk/proxy-protocol.js";
 import {
   clusterLoadAssignment,
   edsCluster,
@@ -20,6 +24,7 @@ import {
   dial,
   freePort,
   rbacAllow,
+  readAll,
   roundTrip,
   sleep,
   startBackend,
@@ -166,6 +171,53 @@ describe("live changes", () => {
     expect(value("catena_firewall_denied_total", ['listener="cfg/0"', 'hop="0"'])).toBeGreaterThanOrEqual(1);
     expect(value("catena_endpoint_healthy", ['cluster="cfg/0/next"', 'endpoint="127.64.5.10:'])).toBe(1);
     expect(value("catena_bytes_in_total", ['listener="cfg/0"'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it("sends the next hop a PROXY v2 header: the original client, the chain, the receiving hop", async () => {
+    const headers: ProxyParseResult[] = [];
+    const pp = createServer((sock) => {
+      void readProxyHeader(sock).then((r) => {
+        headers.push(r);
+        sock.end("pp\n");
+      });
+    });
+    pp.listen(0, "127.64.5.20");
+    await once(pp, "listening");
+    const ppPort = (pp.address() as { port: number }).port;
+    const ppListen = await freePort(ADDR);
+    xds.cache.setSnapshot(
+      NODE,
+      Snapshot.from([
+        ...resources(),
+        tcpProxyListener({
+          name: "pp/0",
+          address: ADDR,
+          port: ppListen,
+          tcpProxy: { cluster: "pp/0/next", statPrefix: "pp/0" },
+          metadata: { catena: { chain: "pp", hop: 0, service: "web" } },
+        }),
+        edsCluster({ name: "pp/0/next", upstreamProxyProtocol: "V2" }),
+        clusterLoadAssignment({
+          clusterName: "pp/0/next",
+          endpoints: [{ address: "127.64.5.20", port: ppPort }],
+        }),
+      ]),
+    );
+    await until(() => host.listenerAddress("pp/0") !== undefined, "the pp/0 listener");
+    const s = await dial(ADDR, ppListen, "127.0.0.7");
+    const local = s.localPort;
+    await readAll(s);
+    await until(() => headers.length === 1, "a header");
+    const h = headers[0];
+    expect(h?.state).toBe("done");
+    if (h?.state === "done") {
+      expect(h.header.source).toEqual({ address: "127.0.0.7", port: local });
+      expect(h.header.destination).toEqual({ address: ADDR, port: ppListen });
+      expect(h.header.chain).toBe("pp");
+      expect(h.header.hop).toBe(1);
+    }
+    pp.close();
+    xds.cache.setSnapshot(NODE, Snapshot.from(resources()));
   });
 
   it("keeps serving the last config while the control server is gone", async () => {
