@@ -304,6 +304,8 @@ export interface Backend {
   sockets: Set<Socket>;
   /** Connections accepted, and the peers they came from. */
   accepted: number;
+  /** Bytes received (health probes send none). */
+  bytesIn: number;
   peers: string[];
   close(): Promise<void>;
   /** Listens again on the same address and port. */
@@ -319,6 +321,7 @@ export async function startBackend(index: number, address: string, port = 0): Pr
     server: createServer(),
     sockets,
     accepted: 0,
+    bytesIn: 0,
     peers: [],
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -337,6 +340,9 @@ export async function startBackend(index: number, address: string, port = 0): Pr
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
       s.on("error", () => s.destroy());
+      s.on("data", (c: Buffer) => {
+        b.bytesIn += c.length;
+      });
       s.write(`backend-${index}\n`);
       s.pipe(s);
     });
