@@ -8,6 +8,7 @@ import { createApplier } from "./api/apply.js";
 import { parseHostPort } from "./environment.js";
 import { connectEventBus, createEventPublisher, type EventPublisher } from "./events/index.js";
 import { publishStoreChanges } from "./events/store-events.js";
+import { startPolicyStatus } from "./compiler/policy-status.js";
 import { startIpamService } from "./ipam/index.js";
 import { createMetrics } from "./metrics.js";
 import { startNatsLookup } from "./registry/nats-lookup.js";
@@ -72,6 +73,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
   const xds = createXdsControl({ store, events, status, logger });
   const ipam = await startIpamService({ store, status, events, logger, dataDir: options.dataDir });
+  const policyStatus = startPolicyStatus({ store, status, events, logger });
   const registry = new ServiceRegistry({ store, events, logger });
   registry.bind(() => xds.compiler.schedule());
   xds.compiler.attachRegistry(registry);
@@ -125,6 +127,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         await registry.close();
         await xds.close();
         await ipam.close();
+        await policyStatus.close();
         await store.close();
         await Promise.allSettled(tasks);
         await events.close();

@@ -37,6 +37,7 @@ import {
 } from "../model/index.js";
 import type { Kind, StoredResource } from "../model/resource.js";
 import type { FunctionInstance } from "../registry/instances.js";
+import { policyFilters, type ServicePolicy } from "./policy.js";
 
 /** One hop as it runs: its ServiceFunction, that function's type, and the effective config. */
 export interface HopInput {
@@ -64,6 +65,8 @@ export interface ChainInput {
   endpoints: UpstreamEndpoint[];
   /** Connected instances with an address, per ServiceFunction, ordered by id. */
   instances: Record<string, { id: string; address: string }[]>;
+  /** NetworkPolicy RBAC for the chain's first firewall hop (policy.ts), when a policy concerns the Service. */
+  policy?: ServicePolicy;
 }
 
 /** Where a listener of the chain runs: one per hop, or one for the whole chain when fused. */
@@ -105,6 +108,7 @@ export function resolveChain(
   get: Lookup,
   endpoints: (service: StoredResource) => UpstreamEndpoint[],
   instances: (fn: string) => readonly FunctionInstance[],
+  policy?: (service: StoredResource, port: number, destinations: readonly string[]) => ServicePolicy | undefined,
 ): ResolvedChain {
   const spec = chain.spec as ServiceChainSpec;
   const service = get("Service", spec.service);
@@ -138,6 +142,9 @@ export function resolveChain(
     );
   }
   const serviceSpec = service.spec as ServiceSpec;
+  const upstream = endpoints(service).map((e) => ({ address: e.address, port: e.port, weight: e.weight }));
+  const ingress = (byFunction[spec.hops[0]?.function ?? ""] ?? []).map((i) => i.address);
+  const servicePolicy = policy?.(service, spec.ingress.port, [...ingress, ...upstream.map((e) => e.address)]);
   return {
     ok: true,
     input: {
@@ -147,8 +154,9 @@ export function resolveChain(
       placement: spec.placement ?? "separate",
       hops,
       serviceProxyProtocol: serviceSpec.proxyProtocol === "v2",
-      endpoints: endpoints(service).map((e) => ({ address: e.address, port: e.port, weight: e.weight })),
+      endpoints: upstream,
       instances: byFunction,
+      ...(servicePolicy && { policy: servicePolicy }),
     },
   };
 }
@@ -177,6 +185,7 @@ export function chainResources(input: ChainInput): ChainResources {
     : hops.map((h, i) => ({ name: `${chain}/${i}`, hops: [i], fn: h.function }));
 
   const instancesOf = (fn: string) => input.instances[fn] ?? [];
+  const policyHop = hops.findIndex((h) => h.type === "firewall");
   for (const [s, stage] of stages.entries()) {
     const first = stage.hops[0] ?? 0;
     const lastHop = stage.hops[stage.hops.length - 1] ?? 0;
@@ -212,7 +221,10 @@ export function chainResources(input: ChainInput): ChainResources {
     });
     const filters = stage.hops.flatMap((h) => {
       const hop = hops[h];
-      return hop ? hopFilters(hop, `${chain}/${h}`) : [];
+      if (!hop) return [];
+      // NetworkPolicy's RBAC follows the first firewall hop's own filters: a connection passes both.
+      const policy = h === policyHop && input.policy ? policyFilters(input.policy, `${chain}/${h}`) : [];
+      return [...hopFilters(hop, `${chain}/${h}`), ...policy];
     });
     const metadata: { [key: string]: Json } = { chain, hop: first, service: input.service };
     if (fused) metadata.hops = hops.length;

@@ -14,6 +14,7 @@ import type { FunctionInstance, InstanceRegistry } from "../registry/instances.j
 import type { Change, Store, Watch } from "../store/store.js";
 import { type ChainProblem, type ChainStage, chainResources, resolveChain } from "./chain-resources.js";
 import { ModelState } from "./model-state.js";
+import { compileServicePolicy } from "./policy.js";
 import type { ServiceEndpoint } from "./service-endpoints.js";
 import { backendEndpoints, type EndpointRegistryView, serviceEndpoints } from "./service-endpoints.js";
 import { serviceResources } from "./service-resources.js";
@@ -84,6 +85,8 @@ export class Compiler {
   #progress: ChainProgress[] = [];
   #scheduled = false;
   #registry: CompilerRegistry | undefined;
+  /** Services the next compile recomputes: "all" after any change that is not a registry one. */
+  #dirty: Set<string> | "all" = "all";
   #watch: Watch<Change> | undefined;
 
   constructor(options: CompilerOptions) {
@@ -133,6 +136,20 @@ export class Compiler {
 
   /** Coalesces everything that happens in one turn of the event loop into one compile. */
   schedule(): void {
+    this.#dirty = "all";
+    this.#kick();
+  }
+
+  /**
+   * Only these services' endpoints changed (a registration came or went, a health verdict): the next
+   * compile recomputes just them, so registry churn does not cost a pass over every Service.
+   */
+  scheduleServices(names: Iterable<string>): void {
+    if (this.#dirty !== "all") for (const name of names) this.#dirty.add(name);
+    this.#kick();
+  }
+
+  #kick(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     setImmediate(() => {
@@ -152,7 +169,13 @@ export class Compiler {
     const seen = new Set<string>();
     const changed = new Map<string, readonly ServiceEndpoint[] | undefined>();
     const registry = this.#registry ?? this.#options.registry;
-    for (const service of this.state.list("Service")) {
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    const services =
+      dirty === "all"
+        ? this.state.list("Service")
+        : [...dirty].flatMap((name) => this.state.get("Service", name) ?? []);
+    for (const service of services) {
       const name = service.metadata.name;
       seen.add(name);
       const endpoints = serviceEndpoints(service, this.state, instances, registry);
@@ -164,7 +187,8 @@ export class Compiler {
       changed.set(name, endpoints);
     }
     for (const [name, compiled] of this.#services) {
-      if (seen.has(name)) continue;
+      if (seen.has(name) || (dirty !== "all" && (!dirty.has(name) || this.state.get("Service", name))))
+        continue;
       for (const r of compiled.resources) removals.push({ typeUrl: r.typeUrl, name: r.name });
       this.#services.delete(name);
       changed.set(name, undefined);
@@ -206,6 +230,7 @@ export class Compiler {
         get,
         (service) => backendEndpoints(service, this.state, this.#registry ?? this.#options.registry),
         (fn) => instances.list(fn),
+        (service, port, destinations) => compileServicePolicy(service, port, destinations, this.state),
       );
       const fingerprint = JSON.stringify(resolved);
       if (this.#chains.get(name)?.fingerprint === fingerprint) continue;
