@@ -5,9 +5,10 @@
 // 1. Convergence, at 100 and at 1,000 services (10 endpoints each): N simulated ADS clients (half
 //    Delta, half SotW; half EDS wildcard, half three named services), spread over two child
 //    processes, each on its own connection, every response ACKed. One endpoint is added to a
-//    service every client watches (POST /v1/apply); per client,
-//    the time from the apply's HTTP response (and from the request start) to the ACK it wrote for
-//    the new version. The control server runs as its own process; so does the floor server.
+//    service every client watches (POST /v1/apply); per client, the time from the apply's HTTP
+//    response (and from the request start) to the ACK it wrote for the new version (the clock:
+//    CLOCK_MONOTONIC, shared by the processes). The control server runs as its own process; so
+//    does the floor server, which gets the same Service documents and pushes by setSnapshot.
 //    Also: server RSS per connected client (VmRSS before/after connecting) and server CPU per push
 //    (utime+stime from /proc/<pid>/stat around the push, idle rate subtracted).
 // 2. Bytes: clients subscribed wildcard to CDS, EDS, LDS and RDS; one endpoint changed, then one
@@ -325,6 +326,8 @@ interface SideResult {
   rssPerClientKiB: number;
   rssBeforeMiB: number;
   rssAfterMiB: number;
+  /** After the pushes: what stays once the initial sync's garbage had more time to go. */
+  rssEndMiB: number;
   idleCpuMsPerS: number;
   serverAcks: string;
 }
@@ -388,6 +391,8 @@ async function push(
   if (finished.some((f) => f.status === "rejected")) {
     console.error(`  warning: ${missing} of ${reports.length} clients never received the push`);
   }
+  const odd = samples.filter((x) => x.edsResources !== 1).length;
+  if (odd > 0) console.error(`  warning: ${odd} clients received other than the one changed resource`);
   const last = Math.max(...samples.map((s) => s.ack + at));
   return {
     samples,
@@ -404,7 +409,7 @@ async function connectAll(workers: Workers, addr: string, perWorker: ClientSpec[
   const t = nowMs();
   await allWorkers(
     workers,
-    (i) => ({ cmd: "connect", addr, clients: perWorker[i] ?? [], batch: 50 }),
+    (i) => ({ cmd: "connect", addr, clients: perWorker[i] ?? [], batch: 100 }),
     "connected",
     240_000,
   );
@@ -433,7 +438,7 @@ async function convergenceControl(workers: Workers, services: number): Promise<S
   const ctl = await startControl(`convergence-${services}`);
   const base = Array.from({ length: services }, (_, s) => service(`svc-${s}`, endpointsOf(s)));
   await apply(ctl.url, [network, ...base]);
-  await sleep(1000); // compiled and published, status reconciled
+  await settle(ctl.pid); // compiled and published, status reconciled
   const before = await procStat(ctl.pid);
   const connectMs = await connectAll(workers, ctl.xdsAddr, convergenceClients("ctl", services));
   const idle = await settle(ctl.pid);
@@ -451,6 +456,7 @@ async function convergenceControl(workers: Workers, services: number): Promise<S
     if (r >= WARMUP) pushes.push(result);
     await sleep(300);
   }
+  const end = await procStat(ctl.pid);
   // The server's own view: every node ACKed what it was sent last.
   const nodes = (await (await fetch(`${ctl.url}/v1/xds/nodes`)).json()) as {
     items: { id: string; connected: boolean; types: { sent?: string; acked?: string }[] }[];
@@ -467,6 +473,7 @@ async function convergenceControl(workers: Workers, services: number): Promise<S
     rssPerClientKiB: (after.rssKiB - before.rssKiB) / N,
     rssBeforeMiB: before.rssKiB / 1024,
     rssAfterMiB: after.rssKiB / 1024,
+    rssEndMiB: end.rssKiB / 1024,
     idleCpuMsPerS: idle,
     serverAcks: `${acked.length}/${ours.length}`,
   };
@@ -507,6 +514,7 @@ async function convergenceFloor(workers: Workers, services: number): Promise<Sid
       if (r >= WARMUP) pushes.push(result);
       await sleep(300);
     }
+    const end = await procStat(pid);
     const acks = floor.next("acks");
     floor.send({ cmd: "acks" });
     const { connected, acked } = await acks;
@@ -519,6 +527,7 @@ async function convergenceFloor(workers: Workers, services: number): Promise<Sid
       rssPerClientKiB: (after.rssKiB - before.rssKiB) / N,
       rssBeforeMiB: before.rssKiB / 1024,
       rssAfterMiB: after.rssKiB / 1024,
+      rssEndMiB: end.rssKiB / 1024,
       idleCpuMsPerS: idle,
       serverAcks: `${acked}/${connected}`,
     };
@@ -578,12 +587,12 @@ async function bytesAt(workers: Workers, services: number): Promise<BytesScale> 
     const t = nowMs();
     await apply(ctl.url, [network, ...items]);
     const applyMs = nowMs() - t;
-    await sleep(1500);
+    await settle(ctl.pid); // compiled and published, status reconciled: one initial snapshot for all
     const perWorker: ClientSpec[][] = Array.from({ length: WORKERS }, () => []);
     for (let i = 0; i < BYTES_CLIENTS; i++) {
-      perWorker[i % WORKERS]?.push({
+      perWorker[Math.floor(i / 2) % WORKERS]?.push({
         id: `bytes-${i}`,
-        mode: Math.floor(i / WORKERS) % 2 === 0 ? "delta" : "sotw",
+        mode: i % 2 === 0 ? "delta" : "sotw",
         subs: ALL_TYPES.map((typeUrl) => ({ typeUrl, names: "*" as const })),
       });
     }
@@ -689,10 +698,14 @@ function convergenceRows(sides: SideResult[]): string[][] {
       ...sides.map((s) => String(s.pushes.reduce((a, p) => a + p.missing, 0))),
     ],
     [
-      "server RSS before -> after connect (MiB)",
-      ...sides.map((s) => `${fmt(s.rssBeforeMiB, 0)} -> ${fmt(s.rssAfterMiB, 0)}`),
+      "server RSS: before, after connect, after pushes (MiB)",
+      ...sides.map((s) => `${fmt(s.rssBeforeMiB, 0)}, ${fmt(s.rssAfterMiB, 0)}, ${fmt(s.rssEndMiB, 0)}`),
     ],
     ["server RSS per connected client (KiB)", ...sides.map((s) => fmt(s.rssPerClientKiB))],
+    [
+      "  same, measured after the pushes (KiB)",
+      ...sides.map((s) => fmt(((s.rssEndMiB - s.rssBeforeMiB) * 1024) / N)),
+    ],
     ["server idle CPU with N clients (ms/s)", ...sides.map((s) => fmt(s.idleCpuMsPerS))],
     [`connect + initial sync of ${N} clients (ms)`, ...sides.map((s) => fmt(s.connectMs, 0))],
     ["server's status: nodes ACKed last push", ...sides.map((s) => s.serverAcks)],
