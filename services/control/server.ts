@@ -40,6 +40,8 @@ export interface ControlServer {
   xds: XdsControl;
   /** How events travel, in words (NATS at ..., embedded nats-server, in-process bus). */
   eventsDescription: string;
+  /** The NATS server events go to (an embedded nats-server's own URL); undefined for the in-process bus. */
+  natsUrl?: string;
   store: Store;
   events: EventPublisher;
   /** Every Service's endpoints (self-registered ones included) and their health. */
@@ -75,7 +77,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const ipam = await startIpamService({ store, status, events, logger, dataDir: options.dataDir });
   const policyStatus = startPolicyStatus({ store, status, events, logger });
   const registry = new ServiceRegistry({ store, events, logger });
-  registry.bind(() => xds.compiler.schedule());
+  registry.bind((services) => xds.compiler.scheduleServices(services));
   xds.compiler.attachRegistry(registry);
   registry.start();
   const xdsPort = await xds.listen(options.xdsAddr);
@@ -117,6 +119,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     xdsAddr,
     xds,
     eventsDescription: connection.description,
+    ...(connection.natsUrl ? { natsUrl: connection.natsUrl } : {}),
     store,
     events,
     registry,

@@ -32,7 +32,8 @@ export class ServiceRegistry implements EndpointRegistryView {
   readonly #checks: ServiceHealthChecks;
   readonly #o: ServiceRegistryOptions;
   readonly #specs = new Map<string, ServiceSpec>();
-  #recompile: () => void = () => {};
+  /** Asks the compiler to recompute these services' endpoints. */
+  #recompile: (services: Iterable<string>) => void = () => {};
   #watch: Watch<Change> | undefined;
   #running: Promise<void> | undefined;
 
@@ -50,13 +51,13 @@ export class ServiceRegistry implements EndpointRegistryView {
           verb: "health-changed",
           data: { service, address: endpoint.address, port: endpoint.port, healthy },
         });
-        this.#recompile();
+        this.#recompile([service]);
       },
     });
   }
 
-  /** Connects the registry to the compiler: changes here ask for a compile. */
-  bind(recompile: () => void): void {
+  /** Connects the registry to the compiler: changes here ask for a compile of the services concerned. */
+  bind(recompile: (services: Iterable<string>) => void): void {
     this.#recompile = recompile;
   }
 
@@ -78,7 +79,7 @@ export class ServiceRegistry implements EndpointRegistryView {
         this.#specs.set(name, spec);
         if (JSON.stringify(before?.ports) !== JSON.stringify(spec.ports)) this.registrations.invalidate(name);
         this.#checks.configure(name, spec.healthCheck);
-        this.#recompile();
+        this.#recompile([name]);
       }
     })().catch((err: unknown) => this.#o.logger.error({ err }, "service registry: store watch ended"));
   }
@@ -123,7 +124,7 @@ export class ServiceRegistry implements EndpointRegistryView {
         ...(change.type === "deregistered" ? { reason: change.reason } : {}),
       },
     });
-    this.#recompile();
+    this.#recompile([e.service]);
   }
 }
 
