@@ -181,9 +181,12 @@ export class Compiler {
       const endpoints = serviceEndpoints(service, this.state, instances, registry);
       const fingerprint = JSON.stringify(endpoints);
       if (this.#services.get(name)?.fingerprint === fingerprint) continue;
-      const resources = serviceResources(name, endpoints);
+      const previous = this.#services.get(name)?.resources;
+      const resources = serviceResources(name, endpoints, previous);
       this.#services.set(name, { fingerprint, resources });
-      upserts.push(...resources);
+      // Reused resources are in the snapshot already.
+      for (let i = 0; i < resources.length; i++)
+        if (resources[i] !== previous?.[i]) upserts.push(resources[i] as Resource);
       changed.set(name, endpoints);
     }
     for (const [name, compiled] of this.#services) {
