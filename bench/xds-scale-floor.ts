@@ -7,7 +7,7 @@ import { serviceEndpoints } from "../services/control/compiler/service-endpoints
 import { serviceResources } from "../services/control/compiler/service-resources.js";
 import type { StoredResource } from "../services/control/model/resource.js";
 import { InstanceRegistry } from "../services/control/registry/instances.js";
-import { Snapshot } from "../xds/cache/snapshot.js";
+import { Snapshot, VersionedResource } from "../xds/cache/snapshot.js";
 import { SnapshotCache } from "../xds/cache/snapshot-cache.js";
 import { AdsServer } from "../xds/server/ads-server.js";
 import { type FromFloor, nowMs, type ServiceDoc, type ToFloor } from "./xds-scale-ipc.js";
@@ -41,7 +41,11 @@ process.on("message", (msg: ToFloor) => {
       case "push": {
         const start = nowMs();
         const current = cache.latestSnapshot(KEY) ?? Snapshot.empty();
-        cache.setSnapshot(KEY, current.update(compile(msg.service)));
+        // Like the compiler, upsert only what changed (here: the ClusterLoadAssignment).
+        const changed = compile(msg.service)
+          .map((r) => new VersionedResource(r))
+          .filter((r) => current.get(r.typeUrl, r.name)?.version !== r.version);
+        cache.setSnapshot(KEY, current.update(changed));
         send({ ev: "pushed", start, published: nowMs() });
         break;
       }
