@@ -1,6 +1,9 @@
 // The control server as the plugin sees it: IPAM attachments and Workloads over the HTTP API.
 // Transport failures (refused, reset, timed out) become TryAgainLater (11); HTTP errors keep
-// the server's message.
+// the server's message. node:http rather than fetch: the plugin is a short-lived process, and
+// fetch's first call costs tens of milliseconds of start-up on every ADD and DEL.
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { PluginError, PluginErrorCode } from "./errors.js";
 
 export interface Assignment {
@@ -36,29 +39,25 @@ export class ControlClient {
 
   /** The raw call: status and body, or TryAgainLater when the server cannot be reached. */
   async request(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${this.#base}${path}`, {
+      res = await send(
+        `${this.#base}${path}`,
         method,
-        signal: AbortSignal.timeout(this.#timeoutMs),
-        ...(body !== undefined && {
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-        }),
-      });
+        body === undefined ? undefined : JSON.stringify(body),
+        this.#timeoutMs,
+      );
     } catch (err) {
-      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
       throw new PluginError(
         PluginErrorCode.TryAgainLater,
         `control server ${this.#base} unreachable`,
-        cause,
+        err instanceof Error ? err.message : String(err),
         { cause: err },
       );
     }
-    const text = await res.text();
-    let parsed: unknown = text;
+    let parsed: unknown = res.text;
     try {
-      parsed = text === "" ? undefined : JSON.parse(text);
+      parsed = res.text === "" ? undefined : JSON.parse(res.text);
     } catch {
       // Not JSON (a proxy's error page): keep the text for the message.
     }
@@ -134,4 +133,38 @@ export class ControlClient {
   async deleteWorkload(name: string): Promise<void> {
     await this.#json("DELETE", `/v1/workloads/${encodeURIComponent(name)}`, undefined, true);
   }
+}
+
+/** One request, the whole body read; rejects on transport failure or after `timeoutMs`. */
+function send(
+  url: string,
+  method: string,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = (u.protocol === "https:" ? httpsRequest : httpRequest)(
+      u,
+      {
+        method,
+        timeout: timeoutMs,
+        headers:
+          body === undefined
+            ? {}
+            : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
 }
