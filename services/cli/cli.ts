@@ -2,19 +2,14 @@
 import { Command, CommanderError, Option } from "commander";
 import { DEFAULTS, readEnvironment } from "../control/environment.js";
 import { isCatenaError } from "../control/errors.js";
-import { manifestJsonSchema } from "../control/model/index.js";
 import { VERSION } from "../control/version.js";
 import { ApiClient, UnreachableError } from "./client.js";
-import { applyCommand, deleteFromFiles, validateCommand } from "./commands/apply.js";
-import { eventsCommand } from "./commands/events.js";
-import { functionCommand } from "./commands/function.js";
-import { deleteByName, describeCommand, getCommand } from "./commands/get.js";
-import { lookupCommand } from "./commands/lookup.js";
-import { controlCommand } from "./commands/server.js";
-import { statusCommand } from "./commands/status.js";
+import { UP_DEFAULTS, upCommand } from "./commands/up.js";
 import type { CliContext, CliIo } from "./context.js";
 import { ExitCode, ExitError } from "./exit.js";
 
+// Commands are loaded when they run: a function instance (`catena function`) should not pay for the
+// manifest validators, and `catena get` not for the control server.
 export function buildProgram(io: CliIo): Command {
   const program = new Command("catena")
     .description("Catena: a network services mesh of pluggable service functions")
@@ -40,12 +35,18 @@ export function buildProgram(io: CliIo): Command {
           .choices(["embedded", "nats-kv"])
           .default("embedded"),
       );
-  serverFlags(program.command("control").description("run the control server")).action((flags) =>
-    controlCommand(ctx, flags, "control"),
+  serverFlags(program.command("control").description("run the control server")).action(async (flags) =>
+    (await import("./commands/server.js")).controlCommand(ctx, flags),
   );
   serverFlags(program.command("up").description("run the whole mesh on this machine"))
-    .option("--demo", "also deploy the demo chain")
-    .action((flags) => controlCommand(ctx, flags, "up"));
+    .option("--demo", "also run demo backends and the edge-chain example, and print what to try")
+    .option("--dns-addr <host:port>", "where the discovery DNS answers", UP_DEFAULTS.dnsAddr)
+    .option(
+      "--instance-cidr <cidr>",
+      "loopback range function instances get addresses from",
+      UP_DEFAULTS.instanceCidr,
+    )
+    .action((flags) => upCommand(ctx, flags));
 
   program
     .command("function")
@@ -61,7 +62,9 @@ export function buildProgram(io: CliIo): Command {
     .option("--zone <zone>", "discovery: the zone answered (default catena.)")
     .option("--ttl <seconds>", "discovery: TTL of answers (default 5)")
     .option("--upstream <ip[:port]>", "discovery: resolver for names outside the zone (else REFUSED)")
-    .action((type: string | undefined, flags) => functionCommand(ctx, type, flags));
+    .action(async (type: string | undefined, flags) =>
+      (await import("./commands/function.js")).functionCommand(ctx, type, flags),
+    );
 
   program
     .command("apply")
@@ -70,7 +73,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--dry-run", "validate and show what would change, change nothing")
     .option("--wait", "wait until every applied object is Ready")
     .option("--timeout <duration>", "how long --wait waits", "60s")
-    .action((options) => applyCommand(ctx, options));
+    .action(async (options) => (await import("./commands/apply.js")).applyCommand(ctx, options));
 
   program
     .command("delete")
@@ -80,13 +83,13 @@ export function buildProgram(io: CliIo): Command {
     .option("-f, --filename <path...>", "file, directory or - for stdin")
     .option("--dry-run", "show what would be deleted")
     .option("--ignore-not-found", "skip objects that do not exist instead of failing")
-    .action((kind: string | undefined, name: string | undefined, options) => {
+    .action(async (kind: string | undefined, name: string | undefined, options) => {
       if (options.filename) {
         if (kind) throw new ExitError(ExitCode.Usage, ["error: give either -f FILE or KIND NAME, not both"]);
-        return deleteFromFiles(ctx, options);
+        return (await import("./commands/apply.js")).deleteFromFiles(ctx, options);
       }
       if (!kind || !name) throw new ExitError(ExitCode.Usage, ["error: delete needs -f FILE or KIND NAME"]);
-      return deleteByName(ctx, kind, name);
+      return (await import("./commands/get.js")).deleteByName(ctx, kind, name);
     });
 
   program
@@ -96,20 +99,24 @@ export function buildProgram(io: CliIo): Command {
     .argument("[name]")
     .addOption(new Option("-o, --output <format>", "table, yaml or json").default("table"))
     .option("-l, --selector <selector>", "label selector, e.g. app=web,tier!=db")
-    .action((kind: string, name: string | undefined, options) => getCommand(ctx, kind, name, options));
+    .action(async (kind: string, name: string | undefined, options) =>
+      (await import("./commands/get.js")).getCommand(ctx, kind, name, options),
+    );
 
   program
     .command("describe")
     .description("show an object with its conditions and recent events")
     .argument("<kind>")
     .argument("<name>")
-    .action((kind: string, name: string) => describeCommand(ctx, kind, name));
+    .action(async (kind: string, name: string) =>
+      (await import("./commands/get.js")).describeCommand(ctx, kind, name),
+    );
 
   program
     .command("validate")
     .description("check manifests offline (no server needed)")
     .requiredOption("-f, --filename <path...>", "file, directory or - for stdin")
-    .action((options) => validateCommand(ctx, options));
+    .action(async (options) => (await import("./commands/apply.js")).validateCommand(ctx, options));
 
   program
     .command("events")
@@ -121,7 +128,7 @@ export function buildProgram(io: CliIo): Command {
     )
     .option("--limit <n>", "how many recent events without --follow", "100")
     .addOption(new Option("-o, --output <format>", "table or json").default("table"))
-    .action((options) => eventsCommand(ctx, options));
+    .action(async (options) => (await import("./commands/events.js")).eventsCommand(ctx, options));
 
   program
     .command("lookup")
@@ -131,18 +138,23 @@ export function buildProgram(io: CliIo): Command {
     .option("--all", "include unhealthy endpoints (and show health)")
     .option("--wait <duration>", "how long one watch request may wait on the server", "5m")
     .addOption(new Option("-o, --output <format>", "table or json").default("table"))
-    .action((service: string, options) => lookupCommand(ctx, service, options));
+    .action(async (service: string, options) =>
+      (await import("./commands/lookup.js")).lookupCommand(ctx, service, options),
+    );
 
   program
     .command("status")
     .description("each xDS node's config versions and ACK/NACK state")
     .addOption(new Option("-o, --output <format>", "table or json").default("table"))
-    .action((options) => statusCommand(ctx, options));
+    .action(async (options) => (await import("./commands/status.js")).statusCommand(ctx, options));
 
   program
     .command("schema")
     .description("print the JSON Schema of Catena manifests (for editors)")
-    .action(() => io.out(JSON.stringify(manifestJsonSchema(), null, 2)));
+    .action(async () => {
+      const { manifestJsonSchema } = await import("../control/model/index.js");
+      io.out(JSON.stringify(manifestJsonSchema(), null, 2));
+    });
 
   program
     .command("version")

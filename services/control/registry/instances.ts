@@ -1,5 +1,8 @@
 // Function instances that hold an xDS stream: addressable members of the mesh. An instance is
 // registered while at least one of its streams is open (ADS opens one; per-type clients several).
+// An instance about to stop can be marked draining first: it is then left out of `list`, so the
+// compiler routes no new connections to it while it finishes the ones it has (the local runtime
+// does this before SIGTERM on scale-down).
 export interface FunctionInstance {
   id: string;
   /** The ServiceFunction it runs (the xDS node's `cluster`). */
@@ -14,11 +17,11 @@ export interface FunctionInstance {
 
 export interface InstanceRegistryOptions {
   /** Called after every change (registration or departure), with the instance concerned. */
-  onChange?: (instance: FunctionInstance, change: "connected" | "disconnected") => void;
+  onChange?: (instance: FunctionInstance, change: "connected" | "disconnected" | "draining") => void;
 }
 
 export class InstanceRegistry {
-  readonly #instances = new Map<string, { instance: FunctionInstance; streams: number }>();
+  readonly #instances = new Map<string, { instance: FunctionInstance; streams: number; draining?: true }>();
   readonly #onChange: InstanceRegistryOptions["onChange"];
 
   constructor(options: InstanceRegistryOptions = {}) {
@@ -45,15 +48,25 @@ export class InstanceRegistry {
     this.#onChange?.(entry.instance, "disconnected");
   }
 
+  /** Leaves the instance out of `list` until its streams close; false when it is not registered. */
+  drain(id: string): boolean {
+    const entry = this.#instances.get(id);
+    if (!entry) return false;
+    if (entry.draining) return true;
+    entry.draining = true;
+    this.#onChange?.(entry.instance, "draining");
+    return true;
+  }
+
   get(id: string): FunctionInstance | undefined {
     return this.#instances.get(id)?.instance;
   }
 
-  /** Instances of one ServiceFunction (or all), ordered by id so compiled output is stable. */
+  /** Instances of one ServiceFunction (or all), draining ones left out, ordered by id so compiled output is stable. */
   list(fn?: string): FunctionInstance[] {
     const out: FunctionInstance[] = [];
-    for (const { instance } of this.#instances.values())
-      if (fn === undefined || instance.function === fn) out.push(instance);
+    for (const { instance, draining } of this.#instances.values())
+      if (!draining && (fn === undefined || instance.function === fn)) out.push(instance);
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 }
