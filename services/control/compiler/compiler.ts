@@ -120,7 +120,8 @@ export class Compiler {
     this.#watch = this.#options.store.watch({ initial: true });
     for await (const change of this.#watch) {
       this.state.apply(change);
-      this.schedule();
+      // Nothing compiled reads status: a status write (one follows every apply) needs no pass.
+      if (change.type !== "status") this.schedule();
     }
   }
 
