@@ -3,11 +3,14 @@
 // from a Catena Network, ping each other, appear as Workloads (and as endpoints of a Service that
 // selects them); CHECK passes, then fails after the interface is changed by hand; DEL removes the
 // Workloads and frees the addresses, and DEL again still succeeds.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Discovery, runDiscovery } from "../../functions/discovery/index.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
 import {
   addNetns,
@@ -35,6 +38,7 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
   let stateDir: string;
   let runtime: CniRuntime;
   let list: NetworkList;
+  let discovery: Discovery | undefined;
   const containers: { rt: RuntimeConf; result?: Record<string, unknown>; address?: string }[] = [];
 
   beforeAll(async () => {
@@ -48,6 +52,7 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
     });
     const applied = await post(control.url, "/v1/apply", [
       { apiVersion: API, kind: "Network", metadata: { name: "pods" }, spec: { cidr: CIDR } },
+      { apiVersion: API, kind: "ServiceFunction", metadata: { name: "dns" }, spec: { type: "discovery" } },
       {
         apiVersion: API,
         kind: "Service",
@@ -56,6 +61,14 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
       },
     ]);
     expect(applied.status).toBe(200);
+    discovery = await runDiscovery({
+      nodeId: "dns-1",
+      functionName: "dns",
+      xdsServers: [control.server.xdsAddr],
+      dnsAddr: "127.0.0.1:0",
+      ttlSeconds: 5,
+    });
+    await discovery.synced;
     list = {
       cniVersion: "1.0.0",
       name: "catena-pods",
@@ -70,6 +83,11 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
         { type: "catena-cni", network: "pods", server: control.url, labels: { app: "demo" } },
       ],
     };
+    // The bridge exists before the plugin runs, with a fixed MAC: a Linux bridge otherwise takes the
+    // lowest MAC of its ports, so adding the second container would change what the first one's
+    // cached result says and the reference plugin's CHECK would fail for that reason alone.
+    await ip(["link", "add", "name", bridge, "type", "bridge"]);
+    await ip(["link", "set", bridge, "address", "02:ca:7e:00:00:01", "up"]);
     for (const [i, name] of names.entries()) {
       const netns = await addNetns(name);
       containers.push({
@@ -88,6 +106,7 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
     for (const n of names) await delNetns(n);
     await deleteLink(bridge);
     await bin?.dispose();
+    await discovery?.close();
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
     await control?.stop();
   }, 60_000);
@@ -123,7 +142,7 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
     expect(ba.code, ba.stdout).toBe(0);
   }, 30_000);
 
-  it("the containers are Workloads named ctr-<id> with their address and labels, and Service endpoints", async () => {
+  it("the containers are Workloads named ctr-<id> with their address and labels, Service endpoints and in DNS", async () => {
     for (const [i, c] of containers.entries()) {
       const name = `ctr-${c.rt.containerId.slice(0, 12)}`;
       const w = await getJson(control.url, `/v1/workloads/${name}`);
@@ -148,11 +167,31 @@ describe("bridge + catena-cni (IPAM and chained) in two network namespaces", () 
       await new Promise((res) => setTimeout(res, 50));
     }
     expect(addresses).toEqual(containers.map((c) => c.address as string).sort());
+    // And DNS (the discovery function, fed over xDS) answers the Service with them.
+    const [host, port] = (discovery as Discovery).dnsAddress.split(":") as [string, string];
+    let answers: string[] = [];
+    while (Date.now() < deadline + 5000) {
+      const { stdout } = await promisify(execFile)("dig", [
+        `@${host}`,
+        "-p",
+        port,
+        "+short",
+        "+time=2",
+        "+tries=1",
+        "demo.catena.",
+        "A",
+      ]);
+      answers = stdout.trim().split("\n").filter(Boolean).sort();
+      if (answers.length === 2) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(answers).toEqual(containers.map((c) => c.address as string).sort());
   });
 
   it("CHECK passes, and fails after the interface is changed by hand", async () => {
     const c = containers[0] as (typeof containers)[number];
-    expect(await runtime.check(list, c.rt, c.result)).toBeUndefined();
+    const passed = await runtime.check(list, c.rt, c.result);
+    expect(passed && `${passed.stdout} ${passed.stderr}`).toBeUndefined();
     await ip(["-n", names[0] as string, "addr", "del", `${c.address}/24`, "dev", "eth0"]);
     const failed = await runtime.check(list, c.rt, c.result);
     expect(failed?.code).not.toBe(0);
