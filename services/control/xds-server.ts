@@ -57,6 +57,9 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
   const cache = new SnapshotCache({
     nodeKey: (node) => (compiler as Compiler).nodeKey(node),
     debounceMs: options.debounceMs ?? 50,
+    // Under steady churn (registrations, health) a push must still go out often: registration to
+    // DNS answer is bounded by this, not by a quiet moment that never comes.
+    maxDelayMs: 100,
     logger: xdsLogger(logger),
   });
   compiler = new Compiler({ store, cache, instances, logger, onCompiled: () => datapath?.schedule() });
