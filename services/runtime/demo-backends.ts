@@ -12,6 +12,8 @@ export interface DemoBackend {
 
 export interface DemoBackends {
   backends: DemoBackend[];
+  /** The peer address of every connection open now (the last hop of a chain, or a client). */
+  clients(): string[];
   close(): Promise<void>;
 }
 
@@ -97,6 +99,7 @@ export async function startDemoBackends(wanted: { address: string; port: number 
   }
   return {
     backends,
+    clients: () => [...sockets].flatMap((s) => (s.remoteAddress ? [s.remoteAddress] : [])),
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
