@@ -36,6 +36,8 @@ export interface StatusReader {
 
 interface MutableType {
   typeUrl: string;
+  /** Names in state "sent": an ACK or NACK settles just these, not every resource the node holds. */
+  inFlight: Set<string>;
   sentVersion?: string;
   ackedVersion?: string;
   nackedVersion?: string;
@@ -101,9 +103,18 @@ export class StatusTable implements StatusReader {
     if (!t) return;
     t.sentVersion = version;
     t.lastUpdated = new Date();
-    if (replace) t.resources.clear();
-    for (const r of upserted) t.resources.set(r.name, { version: r.version, state: "sent" });
-    for (const name of removed) t.resources.delete(name);
+    if (replace) {
+      t.resources.clear();
+      t.inFlight.clear();
+    }
+    for (const r of upserted) {
+      t.resources.set(r.name, { version: r.version, state: "sent" });
+      t.inFlight.add(r.name);
+    }
+    for (const name of removed) {
+      t.resources.delete(name);
+      t.inFlight.delete(name);
+    }
   }
 
   /** The client holds these already (SotW reconnect with a current version_info, Delta initial versions). */
@@ -118,7 +129,10 @@ export class StatusTable implements StatusReader {
     t.sentVersion = version;
     t.ackedVersion = version;
     t.lastUpdated = new Date();
-    for (const r of resources) t.resources.set(r.name, { version: r.version, state: "acked" });
+    for (const r of resources) {
+      t.resources.set(r.name, { version: r.version, state: "acked" });
+      t.inFlight.delete(r.name);
+    }
   }
 
   acked(nodeId: string, typeUrl: string, version: string): void {
@@ -127,7 +141,7 @@ export class StatusTable implements StatusReader {
     t.ackedVersion = version;
     t.errorDetail = undefined;
     t.lastUpdated = new Date();
-    for (const r of t.resources.values()) if (r.state === "sent") r.state = "acked";
+    this.#settle(t, "acked");
   }
 
   nacked(nodeId: string, typeUrl: string, version: string, errorDetail: RpcStatus): void {
@@ -136,7 +150,15 @@ export class StatusTable implements StatusReader {
     t.nackedVersion = version;
     t.errorDetail = errorDetail;
     t.lastUpdated = new Date();
-    for (const r of t.resources.values()) if (r.state === "sent") r.state = "nacked";
+    this.#settle(t, "nacked");
+  }
+
+  #settle(t: MutableType, state: ResourceSyncState): void {
+    for (const name of t.inFlight) {
+      const r = t.resources.get(name);
+      if (r?.state === "sent") r.state = state;
+    }
+    t.inFlight.clear();
   }
 
   #type(nodeId: string, typeUrl: string): MutableType | undefined {
@@ -144,7 +166,7 @@ export class StatusTable implements StatusReader {
     if (!n) return undefined;
     let t = n.types.get(typeUrl);
     if (!t) {
-      t = { typeUrl, lastUpdated: new Date(), resources: new Map() };
+      t = { typeUrl, inFlight: new Set(), lastUpdated: new Date(), resources: new Map() };
       n.types.set(typeUrl, t);
     }
     return t;

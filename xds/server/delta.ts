@@ -36,6 +36,8 @@ interface TypeState {
   /** nonce → system version of responses not yet ACKed or NACKed. */
   pending: Map<string, string>;
   answered: boolean;
+  /** The snapshot this type was last planned against: a pure ACK against the same one needs no plan. */
+  plannedFor: Snapshot | undefined;
 }
 
 interface Plan {
@@ -69,6 +71,7 @@ export class DeltaStream implements StreamProtocol<DeltaDiscoveryRequest> {
         known: new Map(),
         pending: new Map(),
         answered: false,
+        plannedFor: undefined,
       };
       this.#types.set(typeUrl, st);
       const initial = Object.entries(req.initialResourceVersions);
@@ -97,6 +100,9 @@ export class DeltaStream implements StreamProtocol<DeltaDiscoveryRequest> {
     }
     const snapshot = this.#session.snapshot;
     if (!snapshot || this.#session.blocked) return;
+    // A pure ACK: nothing can have changed since the last plan (a plan walks every resource).
+    const pureAck = req.resourceNamesSubscribe.length === 0 && req.resourceNamesUnsubscribe.length === 0;
+    if (pureAck && st.plannedFor === snapshot) return;
     const plan = this.#plan(st, snapshot);
     if (plan.upserts.length > 0 || plan.removed.length > 0 || (!st.answered && st.wildcard)) {
       this.#send(plan, plan.upserts, plan.removed);
@@ -170,6 +176,7 @@ export class DeltaStream implements StreamProtocol<DeltaDiscoveryRequest> {
     }
     const desired = st.wildcard ? all.values() : [...st.names].flatMap((n) => all.get(n) ?? []);
     const version = st.wildcard ? snapshot.version(st.typeUrl) : versionOf(desired);
+    st.plannedFor = snapshot;
     return { st, version, upserts, removed };
   }
 

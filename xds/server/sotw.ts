@@ -31,6 +31,8 @@ interface TypeState {
   version: string | undefined;
   /** What the client holds, as far as this stream sent it. */
   sent: Map<string, VersionedResource>;
+  /** The snapshot this type was last answered from: an ACK against the same one needs no answer. */
+  answeredFor: Snapshot | undefined;
 }
 
 export class SotwStream implements StreamProtocol<DiscoveryRequest> {
@@ -61,6 +63,7 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
         nonce: undefined,
         version: undefined,
         sent: new Map(),
+        answeredFor: undefined,
       };
       this.#types.set(typeUrl, st);
       this.#subscribe(st, req.resourceNames, true);
@@ -75,7 +78,11 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
         return;
       }
       if (st.nonce !== undefined) this.#ackOrNack(st, req);
+      const before = subscription(st);
       this.#subscribe(st, req.resourceNames, false);
+      // An ACK with the same subscription against the snapshot already answered: nothing to do
+      // (answering walks every resource of the type).
+      if (subscription(st) === before && st.answeredFor === this.#session.snapshot) return;
     }
     this.#respond(st);
   }
@@ -91,6 +98,7 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
         this.#answer(st, snapshot);
         continue;
       }
+      st.answeredFor = snapshot;
       const desired = this.#desired(st, snapshot);
       const version = this.#version(st, snapshot, desired);
       if (version === st.version) continue;
@@ -179,6 +187,7 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
 
   /** Sends one type's first response, or what changed since the last. */
   #answer(st: TypeState, snapshot: Snapshot): void {
+    st.answeredFor = snapshot;
     const desired = this.#desired(st, snapshot);
     const version = this.#version(st, snapshot, desired);
     if (st.version === undefined) {
@@ -232,4 +241,9 @@ export class SotwStream implements StreamProtocol<DiscoveryRequest> {
       count: list.length,
     });
   }
+}
+
+/** What a type's subscription is, as a comparable string. */
+function subscription(st: TypeState): string {
+  return st.wildcard ? (st.legacyWildcard ? "*legacy" : "*") : [...st.names].join("\u0000");
 }
