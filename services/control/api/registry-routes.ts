@@ -32,6 +32,9 @@ export function registerRegistryRoutes<L extends FastifyBaseLogger>(
 
   const serviceSpec = async (request: FastifyRequest): Promise<{ name: string; spec: ServiceSpec }> => {
     const { name } = request.params as { name: string };
+    // The registry follows Services already; the store is asked only for one it has not seen yet.
+    const known = registry.serviceSpec(name);
+    if (known) return { name, spec: known };
     const service = await store.get("Service", name);
     if (!service) throw new CatenaError(ErrorCode.NotFound, `Service "${name}" not found`);
     return { name, spec: service.spec as ServiceSpec };

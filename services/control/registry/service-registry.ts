@@ -84,6 +84,11 @@ export class ServiceRegistry implements EndpointRegistryView {
     })().catch((err: unknown) => this.#o.logger.error({ err }, "service registry: store watch ended"));
   }
 
+  /** The Service's spec as the registry last saw it (undefined: not known here yet, or gone). */
+  serviceSpec(name: string): ServiceSpec | undefined {
+    return this.#specs.get(name);
+  }
+
   // --- EndpointRegistryView (read by the compiler) ----------------------------------------------
 
   registered(service: string): readonly ServiceEndpoint[] {
