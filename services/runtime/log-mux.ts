@@ -8,7 +8,7 @@ export type LogFormat = "json" | "pretty";
 export interface LogMuxOptions {
   format: LogFormat;
   write(line: string): void;
-  /** Only stderr lines of instances, or everything (default). */
+  /** Clock for lines that carry no time of their own (tests). */
   now?: () => number;
 }
 
