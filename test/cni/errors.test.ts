@@ -253,6 +253,62 @@ describe("control server unreachable, then back", () => {
     expect((await getJson(base, "/v1/ipam/networks/pods")).body).toMatchObject({ allocated: 0 });
   });
 
+  it("GC (1.1.0) releases this node's attachments the runtime no longer lists, and keeps the others", async () => {
+    const conf11 = () => ipamConf().replace('"1.0.0"', '"1.1.0"');
+    for (const id of ["gc-keep", "gc-drop"]) {
+      const r = await plugin("ADD", conf11(), { ...ENV, CNI_CONTAINERID: id, CATENA_CNI_NODE: "gc-node" });
+      expect(r.code, r.stdout).toBe(0);
+    }
+    const gcConf = JSON.stringify({
+      ...JSON.parse(conf11()),
+      "cni.dev/valid-attachments": [{ containerID: "gc-keep", ifname: "eth0" }],
+    });
+    const gc = await plugin("GC", gcConf, { CNI_PATH: "/usr/lib/cni", CATENA_CNI_NODE: "gc-node" });
+    expect(gc.code, gc.stdout).toBe(0);
+    const base = `http://127.0.0.1:${port}/v1/ipam/networks/pods/attachments`;
+    expect((await getJson(base, `${base}/gc-keep/eth0`)).status).toBe(200);
+    expect((await getJson(base, `${base}/gc-drop/eth0`)).status).toBe(404);
+    expect((await plugin("DEL", conf11(), { ...ENV, CNI_CONTAINERID: "gc-keep" })).code).toBe(0);
+  });
+
+  it("chained GC deletes this node's Workloads of the network whose containers the runtime no longer lists", async () => {
+    const chained = (extra: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        cniVersion: "1.1.0",
+        name: "n",
+        type: "catena-cni",
+        network: "pods",
+        server: `http://127.0.0.1:${port}`,
+        ...extra,
+      });
+    for (const [i, id] of ["chkeep", "chdrop"].entries()) {
+      const prevResult = {
+        cniVersion: "1.1.0",
+        interfaces: [{ name: "eth0", sandbox: "/var/run/netns/x" }],
+        ips: [{ address: `127.73.0.${50 + i}/24`, interface: 0 }],
+      };
+      const r = await plugin("ADD", chained({ prevResult }), {
+        ...ENV,
+        CNI_CONTAINERID: id,
+        CATENA_CNI_NODE: "gc-node",
+      });
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.json).toMatchObject({ ips: prevResult.ips }); // passed through
+    }
+    const base = `http://127.0.0.1:${port}`;
+    expect((await getJson(base, "/v1/workloads/ctr-chdrop")).status).toBe(200);
+    const gc = await plugin(
+      "GC",
+      chained({ "cni.dev/valid-attachments": [{ containerID: "chkeep", ifname: "eth0" }] }),
+      { CNI_PATH: "/usr/lib/cni", CATENA_CNI_NODE: "gc-node" },
+    );
+    expect(gc.code, gc.stdout).toBe(0);
+    expect((await getJson(base, "/v1/workloads/ctr-chkeep")).status).toBe(200);
+    expect((await getJson(base, "/v1/workloads/ctr-chdrop")).status).toBe(404);
+    expect((await plugin("DEL", chained(), { ...ENV, CNI_CONTAINERID: "chkeep" })).code).toBe(0);
+    expect((await getJson(base, "/v1/workloads/ctr-chkeep")).status).toBe(404);
+  });
+
   it("an ADD of the same attachment drops its pending delete (the runtime wants it again)", async () => {
     await server?.close();
     server = undefined;
