@@ -15,8 +15,11 @@ export interface Replicas {
   stop(): Promise<void>;
 }
 
-export async function startReplicas(count: number, options: { natsUrl?: string } = {}): Promise<Replicas> {
-  const root = uniqueRoot();
+export async function startReplicas(
+  count: number,
+  options: { natsUrl?: string; root?: string } = {},
+): Promise<Replicas> {
+  const root = options.root ?? uniqueRoot();
   const natsUrl = options.natsUrl ?? SHARED_NATS_URL;
   const servers: TestControl[] = [];
   const stop = async () => {

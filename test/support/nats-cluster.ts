@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import {
   findExecutable,
@@ -91,8 +91,17 @@ export async function startNatsCluster(): Promise<TestNatsCluster> {
         try {
           const nc = await connect({ servers, timeout: 1000 });
           try {
-            const jsm = await jetstreamManager(nc, { timeout: 1000 });
+            const jsm = await jetstreamManager(nc, { timeout: 2000 });
             await jsm.getAccountInfo();
+            // Every running node is a JetStream peer: a stream with a replica on each can be placed.
+            const name = `READY_PROBE_${Date.now()}`;
+            await jsm.streams.add({
+              name,
+              subjects: [`ready-probe.${Date.now()}`],
+              num_replicas: servers.length,
+              storage: StorageType.Memory,
+            });
+            await jsm.streams.delete(name);
             return;
           } finally {
             await nc.close();

@@ -50,18 +50,24 @@ export async function openBucket(
   if (exists) return kvm.open(bucket);
   const clustered = typeof nc.info?.cluster === "string" && nc.info.cluster !== "";
   const replicas = options.replicas ?? (clustered ? 3 : 1);
-  try {
-    return await kvm.create(bucket, { history: options.history ?? 1, replicas });
-  } catch (err) {
-    // A cluster of fewer than three JetStream servers cannot place R3: say so, and run on R1.
-    if (options.replicas === undefined && replicas > 1 && err instanceof JetStreamApiError) {
-      options.warn?.("KV bucket: cannot create 3 replicas, using 1 (not fault tolerant)", {
-        bucket,
-        error: err.message,
-      });
-      return kvm.create(bucket, { history: options.history ?? 1, replicas: 1 });
+  // A cluster that is still forming cannot place three replicas yet: try for a while, then say so
+  // (never fall back to one replica silently: that bucket would die with its server).
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await kvm.create(bucket, { history: options.history ?? 1, replicas });
+    } catch (err) {
+      if (Date.now() > deadline || !(err instanceof JetStreamApiError)) {
+        throw new CatenaError(
+          ErrorCode.Unavailable,
+          `cannot create KV bucket ${bucket} with ${replicas} replicas (${err instanceof Error ? err.message : String(err)}); create it beforehand, e.g. nats kv add ${bucket} --history 1 --replicas N`,
+          [],
+          { cause: err },
+        );
+      }
+      options.warn?.("KV bucket: cannot create it yet, retrying", { bucket, replicas, error: err.message });
+      await new Promise((r) => setTimeout(r, 500));
     }
-    throw err;
   }
 }
 

@@ -424,7 +424,8 @@ describe("KV store", () => {
     await store.commit([put(workload("a", { v: 1 }))]);
     const a = await store.get("Workload", "a");
     // A writer that wrote its intent and one of two writes, then died.
-    const tx = await bucketKv.get("_tx");
+    let last = 0;
+    for await (const key of await bucketKv.keys("_tx.>")) last = Math.max(last, Number(key.slice(4)));
     const object = (name: string, v: number) => ({
       apiVersion: "catena.dev/v1alpha1",
       kind: "Workload",
@@ -432,7 +433,7 @@ describe("KV store", () => {
       spec: { v },
     });
     await bucketKv.put(
-      "_tx",
+      `_tx.${last + 1}`,
       JSON.stringify({
         v: 1,
         id: "dead-writer",
@@ -441,7 +442,7 @@ describe("KV store", () => {
           { k: "Workload.b", e: 0, t: "created", o: object("b", 1) },
         ],
       }),
-      { previousSeq: tx?.revision ?? 0 },
+      { previousSeq: 0 },
     );
     await bucketKv.put("Workload.a", JSON.stringify(object("a", 2)), { previousSeq: rv(a) });
     await new Promise((r) => setTimeout(r, 100));

@@ -7,28 +7,36 @@
 //
 // Atomic multi-object commits. KV has no multi-key transaction (nats-server 2.9 has no atomic
 // batch publish), so a commit is an intent record followed by its writes:
-//   1. plan against this replica's cache, which has applied every intent up to `_tx` revision B;
-//   2. write the intent {id, writes: [{key, expected revision, change, object}]} to the key `_tx`
-//      with expected revision B. This compare-and-swap orders every commit of every replica: it
-//      fails if anyone committed since B, and then we wait for the cache to catch up and re-plan
-//      (expectedVersion conflicts surface here, against current state);
+//   1. plan against this replica's cache, which has applied every intent up to number n;
+//   2. create the key `_tx.<n+1>` holding {id, writes: [{key, expected revision, change, object}]}.
+//      A create fails if the key exists, so exactly one replica gets each number: this orders the
+//      commits of all replicas. The loser waits for its cache to show intent n+1 complete and
+//      plans again (expectedVersion conflicts surface here, against current state);
 //   3. apply each write with its own expected revision (a put, or a delete marker);
 //   4. resolve once this replica's watch has seen every write (read your writes).
 // An intent is durable before any of its writes, and its writes are deterministic, so anyone may
 // finish it: every replica that sees an intent still incomplete after `rollForwardAfterMs` applies
 // its writes again. Replaying is idempotent: a write whose key is no longer at the expected revision
-// was already applied (nothing else writes object keys between an intent and its completion, since
-// the next intent requires the previous one complete). Readers and watchers on every replica hold
-// the writes of an intent back until all have arrived, then apply them together: nobody observes a
-// half-applied commit. setStatus is a one-object commit through the same path.
+// was already applied (nothing else writes object keys between an intent and its completion: the
+// next intent is created only once this one is complete). Readers and watchers on every replica
+// hold the writes of an intent back until all have arrived, then apply them together: nobody
+// observes a half-applied commit. setStatus is a one-object commit through the same path. Old
+// intents are purged, the last 256 kept.
+//
+// Why a log of created keys rather than one `_tx` key updated with an expected revision: on
+// nats-server before 2.9.21 a clustered stream does not serialize expected-revision updates
+// (nats-server#4320: every one of 200 tries on 2.9.10 let several writers through), while creates
+// (expected revision 0) are serialized. Object writes still use expected revisions; on such a
+// server, a replica finishing a slow writer's commit may write the same value twice, which the
+// cache takes as a version bump without a change. Clusters should run nats-server 2.9.21 or later.
 //
 // Failure modes: a writer that dies after its intent leaves the commit to be finished by another
-// replica within ~rollForwardAfterMs; meanwhile every replica's writes wait (the intent key is a
-// global lock whose holder cannot block it for longer than that). A writer that dies before its
-// intent changes nothing. An intent write that times out has an unknown outcome: the store watches
+// replica within ~rollForwardAfterMs; meanwhile every replica's writes wait (the newest intent is a
+// global lock whose holder cannot keep it longer than that). A writer that dies before its intent
+// changes nothing. An intent write that gets no answer has an unknown outcome: the store watches
 // whether it landed and carries on, or reports Unavailable ("outcome unknown"), as any database
 // does for a lost acknowledgement. Commits are serialized across replicas (one intent at a time),
-// so write throughput is bounded by about two JetStream round trips per commit, whatever the
+// so write throughput is bounded by about three JetStream round trips per commit, whatever the
 // number of replicas; reads are local. Writing object keys with another tool while Catena runs
 // is not supported (such a write may be taken for a commit's own). A commit must fit in one NATS
 // message (max_payload, 1 MiB by default; about 3,000 typical objects).
@@ -93,10 +101,18 @@ export interface KvStore extends Store {
   destroy(err?: Error): Promise<void>;
 }
 
-const TX_KEY = "_tx";
+/** Intents are the keys `_tx.1`, `_tx.2`, ...: commit n+1 creates `_tx.<n+1>`. */
+const TX_PREFIX = "_tx.";
+/** Intents kept in the bucket; older ones are purged (a watch far behind then sees plain writes). */
+const TX_KEEP = 256;
 const FORMAT_VERSION = 1;
 /** Room left in a NATS message for the subject and headers. */
 const HEADER_ROOM = 4096;
+const LIVENESS_INTERVAL_MS = 1000;
+/** Entries a stalled watch reads one by one before a new consumer takes over. */
+const CATCH_UP_LIMIT = 10_000;
+/** A new consumer that takes longer than this is given up and tried again. */
+const CONSUMER_START_MS = 5000;
 // A key token: what NATS KV allows, minus the dot (it separates kind from name).
 const NAME_PATTERN = /^[-/_=A-Za-z0-9]+$/;
 
@@ -218,8 +234,16 @@ export async function openKvStore(options: KvStoreOptions): Promise<KvStore> {
       ]);
     }
     try {
+      // A list in one string (`CATENA_NATS_URL=nats://a:4222,nats://b:4222`): nats.js wants an array.
+      const servers =
+        typeof options.servers === "string"
+          ? options.servers
+              .split(",")
+              .map((s) => s.trim())
+              .filter((s) => s !== "")
+          : options.servers;
       nc = await connect({
-        servers: options.servers,
+        servers,
         name: "catena-store",
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -273,8 +297,8 @@ class NatsKvStore implements KvStore {
   #revision = 0;
   /** Last stream sequence processed, whatever the key. */
   #seen = 0;
-  /** Revision of the last `_tx` entry: the next intent must expect it. */
-  #txRevision = 0;
+  /** Number of the last intent seen: the next commit creates `_tx.<#txNumber + 1>`. */
+  #txNumber = 0;
   #pending: PendingTx | undefined;
   #ready = false;
   #readyAt = 0;
@@ -285,6 +309,13 @@ class NatsKvStore implements KvStore {
   readonly #subscriptions = new Set<Subscription>();
   #messages: ConsumerMessages | undefined;
   #consuming: Promise<void> | undefined;
+  /** Bumped when the watch is restarted: a loop of an older consumer stops. */
+  #generation = 0;
+  #restarting = false;
+  #liveness: NodeJS.Timeout | undefined;
+  #probing = false;
+  /** #seen when the liveness check last found the stream ahead of the watch. */
+  #stalledAt: number | undefined;
   #failure: CatenaError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -312,32 +343,151 @@ class NatsKvStore implements KvStore {
     const info = await this.#jsm.streams.info(this.#stream);
     this.#readyAt = info.state.messages === 0 ? 0 : info.state.last_seq;
     if (this.#readyAt === 0) this.#ready = true;
-    // An ordered consumer: nats.js recreates it (from the last sequence seen) after a reconnect, a
-    // gap or missed heartbeats, so the cache neither skips nor repeats an entry. Short pulls make
-    // missed heartbeats, hence a consumer lost with a NATS node, show within seconds.
-    const js = jetstream(this.#nc);
-    const consumer = await js.consumers.get(this.#stream, {
-      filter_subjects: `${this.#subjectPrefix}>`,
-      deliver_policy: DeliverPolicy.LastPerSubject,
-    });
-    const messages = await consumer.consume({ expires: 2000 });
+    const deadline = Date.now() + this.#o.commitTimeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#startConsumer(undefined);
+        break;
+      } catch (err) {
+        // Right after a NATS node died, creating a consumer can fail for a while: keep trying.
+        if (Date.now() > deadline) throw err;
+        this.#o.logger.warn("KV store: starting the watch failed, retrying", {
+          bucket: this.bucket,
+          error: String(err),
+        });
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+    await this.#waitFor(() => this.#ready, deadline, "the initial load");
+    this.#liveness = setInterval(() => void this.#checkLiveness(), LIVENESS_INTERVAL_MS);
+    this.#liveness.unref();
+  }
+
+  /**
+   * The watch's last line of defence. After a NATS node was killed, the ordered consumer was seen
+   * to go silent for good (no messages, no heartbeats, no reset), so nats.js alone cannot be
+   * trusted to notice. Once a second: if the stream holds entries past the last one applied, and
+   * the watch made no progress since the previous look, restart it from there.
+   */
+  async #checkLiveness(): Promise<void> {
+    if (this.#probing || this.#restarting || this.#closed) return;
+    this.#probing = true;
+    try {
+      const last = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
+      if (last <= this.#seen) this.#stalledAt = undefined;
+      else if (this.#stalledAt === this.#seen)
+        void this.#restartConsumer(`stalled at ${this.#seen} of ${last}`);
+      else this.#stalledAt = this.#seen;
+    } catch {
+      // NATS unreachable: nothing to compare with; the next look will tell.
+    } finally {
+      this.#probing = false;
+    }
+  }
+
+  /**
+   * The watch: an ordered consumer of the bucket's stream, first the last entry per key, then
+   * everything from `from`. nats.js recreates it after a reconnect, a gap or missed heartbeats.
+   * What it does not catch (found when a NATS node was killed): a message the server delivered to
+   * a pull that died with the connection, the last one before a quiet spell, so no later message
+   * shows the gap. The idle heartbeats name the last sequence delivered: if that is past what we
+   * applied, twice in a row, the watch is restarted from there.
+   */
+  async #startConsumer(from: number | undefined): Promise<void> {
+    const generation = ++this.#generation;
+    const starting = (async () => {
+      const consumer = await jetstream(this.#nc).consumers.get(this.#stream, {
+        filter_subjects: `${this.#subjectPrefix}>`,
+        ...(from === undefined
+          ? { deliver_policy: DeliverPolicy.LastPerSubject }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
+      });
+      // Short pulls: missed heartbeats (a consumer lost with a NATS node) show within seconds.
+      return consumer.consume({ expires: 2000 });
+    })();
+    let messages: ConsumerMessages;
+    try {
+      messages = await this.#raceDeadline(starting, Date.now() + CONSUMER_START_MS, "a new watch to start");
+    } catch (err) {
+      // It may still come up later: make sure it then goes away again.
+      if (generation === this.#generation) this.#generation++;
+      void starting.then((late) => late.close()).catch(() => undefined);
+      throw err;
+    }
+    if (generation !== this.#generation || this.#closed) {
+      void messages.close().catch(() => undefined);
+      return;
+    }
     this.#messages = messages;
+    let behindAt: number | undefined;
     void (async () => {
       for await (const s of messages.status()) {
-        if (s.type === "reset" || s.type === "heartbeats_missed") {
-          this.#o.logger.warn("KV store: watch recreated", { bucket: this.bucket, event: s.type });
+        if (generation !== this.#generation) break;
+        if (s.type === "heartbeat") {
+          if (s.lastStreamSequence <= this.#seen) behindAt = undefined;
+          else if (behindAt === this.#seen) void this.#restartConsumer("a delivered entry never arrived");
+          else behindAt = this.#seen;
         }
       }
     })().catch(() => undefined);
     this.#consuming = (async () => {
+      let reason = "the watch ended";
       try {
-        for await (const m of messages) this.#onMessage(m);
-        if (!this.#closed) this.#fail(unavailable("KV store: the bucket's watch ended"));
+        for await (const m of messages) {
+          if (generation !== this.#generation) return;
+          this.#onMessage(m);
+        }
       } catch (err) {
-        if (!this.#closed) this.#fail(unavailable("KV store: the bucket's watch failed", err));
+        reason = `the watch failed: ${String(err)}`;
       }
+      if (!this.#closed && generation === this.#generation) void this.#restartConsumer(reason);
     })();
-    await this.#waitFor(() => this.#ready, Date.now() + this.#o.commitTimeoutMs, "the initial load");
+  }
+
+  /**
+   * Replaces a watch that stopped: the old consumer is dropped, the entries it missed are read one
+   * by one from the stream (that works as soon as the stream has a leader, while creating a new
+   * consumer was seen to time out for 10 to 20 s after a node died), then a new consumer goes on
+   * from there.
+   */
+  async #restartConsumer(reason: string): Promise<void> {
+    if (this.#restarting || this.#closed) return;
+    this.#restarting = true;
+    this.#o.logger.warn("KV store: restarting the bucket's watch", {
+      bucket: this.bucket,
+      from: this.#seen + 1,
+      reason,
+    });
+    const old = this.#messages;
+    this.#generation++; // the old loop ignores whatever it still gets
+    // Not awaited: with its server gone, closing may wait for an answer that never comes.
+    void old?.close().catch(() => undefined);
+    await this.#catchUp().catch((err: unknown) =>
+      this.#o.logger.warn("KV store: reading missed entries failed", { error: String(err) }),
+    );
+    for (let attempt = 0; !this.#closed; attempt++) {
+      try {
+        await this.#startConsumer(this.#seen + 1);
+        break;
+      } catch (err) {
+        this.#o.logger.warn("KV store: restarting the watch failed, retrying", { error: String(err) });
+        await this.#catchUp().catch(() => undefined);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+    this.#restarting = false;
+  }
+
+  /** Applies the entries past #seen, read by sequence (superseded ones are simply gone). */
+  async #catchUp(): Promise<void> {
+    const last = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
+    if (last - this.#seen > CATCH_UP_LIMIT) return; // a long way behind: the new consumer does it
+    for (let seq = this.#seen + 1; seq <= last && !this.#closed; seq++) {
+      const sm = await this.#jsm.streams.getMessage(this.#stream, { seq });
+      if (!sm || seq <= this.#seen) continue;
+      this.#onEntry(sm.subject, seq, sm.header?.get("KV-Operation") || "PUT", sm.data);
+      this.#notify();
+    }
   }
 
   revision(): number {
@@ -510,9 +660,9 @@ class NatsKvStore implements KvStore {
       // Not #checkWritable: commits queued before close() still run.
       if (this.#failure) throw this.#failure;
       const deadline = Date.now() + this.#o.commitTimeoutMs;
-      for (let attempt = 0; ; attempt++) {
+      for (;;) {
         await this.#waitFor(() => this.#pending === undefined, deadline, "the previous commit to complete");
-        const base = this.#txRevision;
+        const base = this.#txNumber;
         const planned = plan();
         if (planned.writes.length === 0) return { revision: this.#revision, results: planned.results };
         const record: TxRecord = { v: FORMAT_VERSION, id: randomUUID(), w: planned.writes };
@@ -524,14 +674,20 @@ class NatsKvStore implements KvStore {
         }
         const own = this.#trackOwn(record.id);
         try {
-          if (!(await this.#putIntent(bytes, base, own, deadline))) {
+          if (!(await this.#putIntent(bytes, base + 1, own, deadline))) {
             // Another replica committed since `base`: catch up, then plan again on fresh state.
-            await this.#waitFor(() => this.#txRevision > base, deadline, "a newer commit to show");
-            await sleep(Math.random() * Math.min(20, 2 ** attempt));
+            await this.#waitFor(() => this.#txNumber > base, deadline, "a newer commit to show");
+            // Small and not growing: a loser that waits longer each time would starve.
+            await sleep(Math.random() * 3);
             continue;
           }
           await this.#applyWrites(record.w, deadline);
-          const outcome = await this.#raceDeadline(own.done, deadline, "the commit to show in the watch");
+          const outcome = await this.#raceDeadline(
+            Promise.race([own.done, this.#passed(base + 1, record, deadline)]),
+            deadline,
+            "the commit to show in the watch",
+          );
+          if ((base + 1) % TX_KEEP === 0) void this.#pruneIntents();
           return {
             revision: outcome.revision,
             results: planned.results.map((r) => {
@@ -547,6 +703,22 @@ class NatsKvStore implements KvStore {
     });
   }
 
+  /**
+   * For a watch that was far behind (restarted after a NATS node died): our intent may have been
+   * purged before the watch read it, so it never completes as ours. Once the watch is past it,
+   * our writes are applied: answer from the cache.
+   */
+  async #passed(number: number, record: TxRecord, deadline: number): Promise<TxOutcome> {
+    await this.#waitFor(
+      () => this.#txNumber > number && this.#pending === undefined,
+      deadline,
+      "newer commits",
+    );
+    const objects = new Map<string, StoredResource | undefined>();
+    for (const w of record.w) objects.set(w.k, this.#objects.get(w.k));
+    return { revision: this.#revision, objects };
+  }
+
   #trackOwn(id: string): OwnTx {
     let resolve!: (outcome: TxOutcome) => void;
     const own: OwnTx = {
@@ -560,21 +732,62 @@ class NatsKvStore implements KvStore {
     return own;
   }
 
-  /** Writes the intent at `base`: true when it landed, false when another intent got there first. */
-  async #putIntent(bytes: string, base: number, own: OwnTx, deadline: number): Promise<boolean> {
-    try {
-      await this.#kv.put(TX_KEY, bytes, { previousSeq: base });
-      return true;
-    } catch (err) {
-      if (isWrongLastSequence(err)) return false;
-      // No answer (a NATS node died, a leader election): the intent may have landed. Only one
-      // intent can follow `base`; the watch shows which. If it is ours, carry on as acknowledged.
+  /**
+   * Creates intent `number`: true when it landed, false when another replica created it first.
+   * A create (expected revision 0) and not an update of one key: nats-server before 2.9.21 does not
+   * serialize updates with an expected revision in a cluster (nats-server#4320; two writers were
+   * both accepted in every try here on 2.9.10), but it does serialize creates.
+   */
+  async #putIntent(bytes: string, number: number, own: OwnTx, deadline: number): Promise<boolean> {
+    const key = `${TX_PREFIX}${number}`;
+    let unanswered: unknown;
+    for (let attempt = 0; ; attempt++) {
       try {
-        await this.#waitFor(() => this.#txRevision > base, deadline, "an intent to show");
-      } catch {
-        throw unavailable("commit outcome unknown: the intent write got no answer", err);
+        await this.#kv.put(key, bytes, { previousSeq: 0 });
+        return true;
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          if (unanswered === undefined) return false;
+          // An earlier try got no answer: the intent there may be ours. Read it to know.
+          return (await this.#intentId(key, deadline)) === (JSON.parse(bytes) as TxRecord).id;
+        }
+        // No answer (a NATS node died, a leader election): try the same create again; if the
+        // first one landed, this one finds the key taken and the read above tells whose it is.
+        unanswered = err;
+        if (Date.now() > deadline)
+          throw unavailable("commit outcome unknown: the intent write got no answer", err);
+        if (own.intentRevision !== undefined) return true; // the watch showed it meanwhile
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
-      return own.intentRevision !== undefined;
+    }
+  }
+
+  async #intentId(key: string, deadline: number): Promise<string | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const entry = await this.#kv.get(key);
+        const record: unknown = entry?.operation === "PUT" ? entry.json() : undefined;
+        return isTxRecord(record) ? record.id : undefined;
+      } catch (err) {
+        if (Date.now() > deadline)
+          throw unavailable("commit outcome unknown: cannot read the intent back", err);
+        await sleep(Math.min(1000, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** Drops all but the last TX_KEEP intents (a stream purge by subject: no markers left behind). */
+  async #pruneIntents(): Promise<void> {
+    try {
+      await this.#jsm.streams.purge(this.#stream, {
+        filter: `${this.#subjectPrefix}${TX_PREFIX}>`,
+        keep: TX_KEEP,
+      });
+    } catch (err) {
+      this.#o.logger.warn("KV store: pruning old intents failed", {
+        bucket: this.bucket,
+        error: String(err),
+      });
     }
   }
 
@@ -610,37 +823,40 @@ class NatsKvStore implements KvStore {
   // --- the watch: applying the bucket's entries to the cache ------------------------------------
 
   #onMessage(m: JsMsg): void {
-    const revision = m.seq;
+    this.#onEntry(m.subject, m.seq, m.headers?.get("KV-Operation") || "PUT", m.data);
+    if (!this.#ready && (this.#seen >= this.#readyAt || m.info.pending === 0)) this.#ready = true;
+    this.#notify();
+  }
+
+  #onEntry(subject: string, revision: number, op: string, data: Uint8Array): void {
     if (revision <= this.#seen) return;
     this.#seen = revision;
-    const key = m.subject.slice(this.#subjectPrefix.length);
-    const op = m.headers?.get("KV-Operation") || "PUT";
-    if (key === TX_KEY) {
-      this.#onIntent(revision, op, m.data);
+    const key = subject.slice(this.#subjectPrefix.length);
+    if (key.startsWith(TX_PREFIX)) {
+      this.#onIntent(Number(key.slice(TX_PREFIX.length)), revision, op, data);
     } else if (parseKey(key)) {
       const pending = this.#pending;
       if (pending && revision > pending.revision && pending.remaining.has(key)) {
         pending.remaining.delete(key);
-        pending.arrived.set(key, { revision, op, data: m.data });
+        pending.arrived.set(key, { revision, op, data });
         if (pending.remaining.size === 0) this.#completeTx(pending);
       } else {
-        const change = this.#applyEntry(key, revision, op, m.data, undefined);
+        const change = this.#applyEntry(key, revision, op, data, undefined);
         if (change) {
           this.#revision = Math.max(this.#revision, revision);
           this.#publish(change);
         }
       }
     }
-    if (!this.#ready && (revision >= this.#readyAt || m.info.pending === 0)) this.#ready = true;
-    this.#notify();
   }
 
-  #onIntent(revision: number, op: string, data: Uint8Array): void {
-    // Only after a gap in the watch (entries superseded while it was away) does an intent arrive
-    // before the previous one completed: later entries carry the final values, so apply what came.
+  #onIntent(number: number, revision: number, op: string, data: Uint8Array): void {
+    if (!Number.isSafeInteger(number) || op !== "PUT") return;
+    // Only after a gap in the watch (entries superseded while it was away), or in the initial load
+    // (older intents come first), does an intent arrive before the previous one completed: later
+    // entries carry the final values, so apply what came.
     if (this.#pending) this.#completeTx(this.#pending);
-    this.#txRevision = revision;
-    if (op !== "PUT") return;
+    this.#txNumber = Math.max(this.#txNumber, number);
     let record: unknown;
     try {
       record = JSON.parse(decoder.decode(data));
@@ -688,10 +904,14 @@ class NatsKvStore implements KvStore {
       if (pending.rounds > 1 && this.#pending === pending) {
         // Every write was refused as already applied, yet the watch never saw it: the key's
         // expected revision was wrong (a key purged outside Catena). Drop what cannot land.
+        let missed = false;
         for (const w of missing) {
           const entry = await this.#kv.get(w.k);
           if ((entry?.revision ?? 0) < pending.revision) pending.remaining.delete(w.k);
+          else missed = true;
         }
+        // The write is in the bucket but never came through the watch: the watch lost it.
+        if (missed) void this.#restartConsumer("a commit's write is in the bucket, not in the watch");
         if (this.#pending === pending && pending.remaining.size === 0) {
           this.#o.logger.warn("KV store: a commit's writes could not land; applied the rest", {
             bucket: this.bucket,
@@ -756,6 +976,9 @@ class NatsKvStore implements KvStore {
     }
     this.#tombstones.delete(key);
     this.#objects.set(key, object);
+    // A second copy of a write already applied (a replica finishing a commit raced its slow writer,
+    // and the server let both through): the version moves on, nothing changed.
+    if (!hint && previous && deepEqual(withoutVersion(previous), withoutVersion(object))) return undefined;
     const type = hint && hint !== "deleted" ? hint : changeTypeOf(previous, object);
     return { type, object, ...(previous && { previous }), revision };
   }
@@ -826,12 +1049,14 @@ class NatsKvStore implements KvStore {
 
   async #shutdown(): Promise<void> {
     clearTimeout(this.#pending?.timer);
+    clearInterval(this.#liveness);
     this.#rejectWaiters(new CatenaError(ErrorCode.Closed, "store is closed"));
     try {
       await this.#messages?.close();
     } catch (err) {
       this.#o.logger.warn("KV store: stopping the watch failed", { error: String(err) });
     }
+    this.#generation++;
     await this.#consuming;
     if (this.#ownsConnection) await this.#nc.close().catch(() => undefined);
     for (const { watch } of [...this.#subscriptions]) watch.end();
