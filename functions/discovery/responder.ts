@@ -66,8 +66,11 @@ export class Responder {
    * The answer to one packet: bytes, a promise of bytes (forwarded), or undefined (nothing to send).
    * Never throws: whatever goes wrong becomes SERVFAIL for that query alone.
    */
-  respond(packet: Uint8Array, transport: Transport): Buffer | Promise<Buffer | undefined> | undefined {
+  respond(bytes: Uint8Array, transport: Transport): Buffer | Promise<Buffer | undefined> | undefined {
     this.stats.queries++;
+    const packet = Buffer.isBuffer(bytes)
+      ? bytes
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const q = this.#q;
     try {
       const parsed = parseQuery(packet, packet.length, q);
@@ -87,7 +90,7 @@ export class Responder {
     }
   }
 
-  #answer(packet: Uint8Array, q: ParsedQuery, transport: Transport): Buffer | Promise<Buffer | undefined> {
+  #answer(packet: Buffer, q: ParsedQuery, transport: Transport): Buffer | Promise<Buffer | undefined> {
     const zone = this.#zone;
     const max =
       transport === "tcp"
@@ -143,7 +146,7 @@ export class Responder {
   }
 
   #outside(
-    packet: Uint8Array,
+    packet: Buffer,
     q: ParsedQuery,
     transport: Transport,
     max: number,

@@ -156,14 +156,19 @@ function skipRecord(buf: Uint8Array, len: number, p: number): number {
 }
 
 /** The question's name as a lookup key: the wire labels, ASCII lower-cased, as a latin1 string. */
-export function nameKey(buf: Uint8Array, q: ParsedQuery): string {
-  let key = "";
+export function nameKey(buf: Buffer, q: ParsedQuery): string {
+  let upper = false;
   for (let i = HEADER_LENGTH; i < q.nameEnd; i++) {
-    let c = buf[i] as number;
-    if (c >= 65 && c <= 90) c += 32;
-    key += String.fromCharCode(c);
+    const c = buf[i] as number;
+    if (c >= 65 && c <= 90) {
+      upper = true;
+      break;
+    }
   }
-  return key;
+  const key = buf.toString("latin1", HEADER_LENGTH, q.nameEnd);
+  // Only ASCII letters fold (DNS is case-insensitive in ASCII alone); keys in the zone are ASCII, so a
+  // name with other bytes cannot match whatever toLowerCase does to them.
+  return upper ? key.toLowerCase() : key;
 }
 
 /** "web.catena." → the wire-format key that nameKey gives for it. */
@@ -219,12 +224,7 @@ export interface ResponseParts {
  * Header + the query's own question + records (+ OPT when the query had EDNS). Over UDP, an answer
  * larger than the requester can take is sent with TC set and no records: the client retries over TCP.
  */
-export function buildResponse(
-  query: Uint8Array,
-  q: ParsedQuery,
-  parts: ResponseParts,
-  maxSize: number,
-): Buffer {
+export function buildResponse(query: Buffer, q: ParsedQuery, parts: ResponseParts, maxSize: number): Buffer {
   const questionLength = q.questionEnd - HEADER_LENGTH;
   const extended = parts.rcode >> 4;
   const optLength = q.edns ? OPT_LENGTH : 0;
@@ -243,13 +243,20 @@ export function buildResponse(
   out[2] = flags >> 8;
   out[3] = flags & 0xff;
   const authorityCount = authLength > 0 ? 1 : 0;
-  out.writeUInt16BE(questionLength > 0 ? 1 : 0, 4);
-  out.writeUInt16BE(truncated ? 0 : parts.tail.an, 6);
-  out.writeUInt16BE(truncated ? 0 : parts.tail.ns + authorityCount, 8);
-  out.writeUInt16BE((truncated ? 0 : parts.tail.ar) + (q.edns ? 1 : 0), 10);
+  const an = truncated ? 0 : parts.tail.an;
+  const ns = truncated ? 0 : parts.tail.ns + authorityCount;
+  const ar = (truncated ? 0 : parts.tail.ar) + (q.edns ? 1 : 0);
+  out[4] = 0;
+  out[5] = questionLength > 0 ? 1 : 0;
+  out[6] = an >> 8;
+  out[7] = an & 0xff;
+  out[8] = ns >> 8;
+  out[9] = ns & 0xff;
+  out[10] = ar >> 8;
+  out[11] = ar & 0xff;
   let p = HEADER_LENGTH;
   if (questionLength > 0) {
-    out.set(query.subarray(HEADER_LENGTH, q.questionEnd), p);
+    query.copy(out, p, HEADER_LENGTH, q.questionEnd);
     p += questionLength;
   }
   if (!truncated) {
