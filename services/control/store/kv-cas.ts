@@ -1,7 +1,13 @@
 // Compare-and-swap on a JetStream KV bucket: the one primitive that several control servers need to
-// share anything (IPAM leases, registrations, the store's commit intents). A key's revision is the
-// stream sequence of its last entry; a write that names the revision it read succeeds only if the
-// key has not moved since, so concurrent writers never overwrite each other silently.
+// share anything (IPAM leases, registrations). A key's revision is the stream sequence of its last
+// entry; a write that names the revision it read succeeds only if the key has not moved since, so
+// concurrent writers never overwrite each other silently.
+//
+// Server versions: in a clustered stream, nats-server before 2.9.21 does not serialize writes that
+// expect a revision above 0 (nats-server#4320; on 2.9.10 several concurrent `update`s of one key all
+// succeeded, every time). It does serialize creates of a key that never existed (expected 0). So on
+// such a cluster only `create` of a fresh key is safe; `update`, `delete` and `create` of a deleted
+// key (nats.js then expects the delete marker's revision) are not. A single server is fine.
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
