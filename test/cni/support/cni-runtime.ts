@@ -3,7 +3,7 @@
 // (each plugin gets the previous result as prevResult), DEL in reverse with the cached result,
 // CHECK in order with the cached result. Plus network namespaces for tests that need them.
 import { execFile, spawn } from "node:child_process";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -104,9 +104,10 @@ export class CniRuntime {
     const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
     if (prevResult !== undefined) conf.prevResult = prevResult;
     if (rt.runtimeConfig) conf.runtimeConfig = rt.runtimeConfig;
-    const path = this.cniPath.map((d) => join(d, plugin.type)).find(Boolean) as string;
+    // As libcni: the first CNI_PATH directory holding the plugin's type.
     const found = await firstExisting(this.cniPath.map((d) => join(d, plugin.type)));
-    return execPlugin(found ?? path, this.#env(command, rt), JSON.stringify(conf));
+    if (!found) throw new Error(`plugin ${plugin.type} not found in ${this.cniPath.join(":")}`);
+    return execPlugin(found, this.#env(command, rt), JSON.stringify(conf));
   }
 
   async add(list: NetworkList, rt: RuntimeConf): Promise<Record<string, unknown>> {
@@ -138,7 +139,6 @@ export class CniRuntime {
 }
 
 async function firstExisting(paths: string[]): Promise<string | undefined> {
-  const { access } = await import("node:fs/promises");
   for (const p of paths) {
     try {
       await access(p);
