@@ -19,6 +19,9 @@ import type { ServiceEndpoint } from "./service-endpoints.js";
 import { backendEndpoints, type EndpointRegistryView, serviceEndpoints } from "./service-endpoints.js";
 import { serviceResources } from "./service-resources.js";
 
+/** How long registry changes gather before a compile. */
+const REGISTRY_BATCH_MS = 5;
+
 /** Snapshot key of everything a service reader may see. */
 export const SERVICES_KEY = "services";
 
@@ -147,20 +150,24 @@ export class Compiler {
    */
   scheduleServices(names: Iterable<string>): void {
     if (this.#dirty !== "all") for (const name of names) this.#dirty.add(name);
-    this.#kick();
+    // A few ms gather the registrations of many requests into one compile (and one snapshot copy);
+    // the push that follows is debounced far longer anyway.
+    this.#kick(REGISTRY_BATCH_MS);
   }
 
-  #kick(): void {
+  #kick(delayMs = 0): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.#scheduled = false;
       try {
         this.compile();
       } catch (err) {
         this.#options.logger.error({ err }, "compile failed");
       }
-    });
+    };
+    if (delayMs > 0) setTimeout(run, delayMs);
+    else setImmediate(run);
   }
 
   compile(): void {
