@@ -117,8 +117,32 @@ describe("discovery DNS with an upstream resolver", () => {
   let dnsmasq: ChildProcess;
 
   beforeAll(async () => {
+    const started = await startDnsmasq();
+    dnsmasq = started.process;
+    mesh = await startMesh(BASE_MANIFESTS, { upstream: `127.0.0.1:${started.port}` });
+    await eventually(
+      async () =>
+        (await dig(mesh, "example.test.", "+short").catch(() => "")).trim() === "10.9.8.7" ? true : undefined,
+      20_000,
+    );
+  }, 60_000);
+  afterAll(async () => {
+    await mesh?.stop();
+    dnsmasq?.kill();
+  });
+
+  it("names outside the zone are forwarded, over UDP and TCP; the zone stays ours", async () => {
+    expect((await dig(mesh, "example.test.", "+short")).trim()).toBe("10.9.8.7");
+    expect((await dig(mesh, "example.test.", "+tcp", "+short")).trim()).toBe("10.9.8.7");
+    expect(await dig(mesh, "web.catena.", "+noall", "+comments")).toMatch(/flags: qr aa/);
+  });
+});
+
+/** dnsmasq on a free port, answering example.test; another port when the one picked is taken for TCP. */
+async function startDnsmasq(): Promise<{ process: ChildProcess; port: number }> {
+  for (let attempt = 0; ; attempt++) {
     const port = await freeUdpPort();
-    dnsmasq = spawn(
+    const child = spawn(
       "/usr/sbin/dnsmasq",
       [
         "-k",
@@ -132,22 +156,12 @@ describe("discovery DNS with an upstream resolver", () => {
       ],
       { stdio: "ignore" },
     );
-    mesh = await startMesh(BASE_MANIFESTS, { upstream: `127.0.0.1:${port}` });
-    await eventually(async () =>
-      (await dig(mesh, "example.test.", "+short")).trim() === "10.9.8.7" ? true : undefined,
-    );
-  }, 30_000);
-  afterAll(async () => {
-    await mesh?.stop();
-    dnsmasq?.kill();
-  });
-
-  it("names outside the zone are forwarded, over UDP and TCP; the zone stays ours", async () => {
-    expect((await dig(mesh, "example.test.", "+short")).trim()).toBe("10.9.8.7");
-    expect((await dig(mesh, "example.test.", "+tcp", "+short")).trim()).toBe("10.9.8.7");
-    expect(await dig(mesh, "web.catena.", "+noall", "+comments")).toMatch(/flags: qr aa/);
-  });
-});
+    const exited = new Promise<boolean>((resolve) => child.once("exit", () => resolve(true)));
+    const died = await Promise.race([exited, new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
+    if (!died) return { process: child, port };
+    if (attempt >= 5) throw new Error("dnsmasq does not start");
+  }
+}
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket("udp4");

@@ -107,7 +107,8 @@ describe("service registry", () => {
       async () => ((await resolver.resolve4("web.catena")).includes("127.0.0.9") ? undefined : true),
       4000,
     );
-    expect(Date.now() - stopped).toBeLessThan(2000 + 500);
+    // TTL (1 s) + one sweep (1 s) + compile and push (~0.1 s), with room for a loaded machine.
+    expect(Date.now() - stopped).toBeLessThan(3000);
     const after = (await getJson(mesh.control.url, "/v1/services/web/endpoints")).body as LookupBody;
     expect(after.endpoints.map((e) => e.address)).not.toContain("127.0.0.9");
     await eventually(async () => ((await edsAddresses()).includes("127.0.0.9") ? undefined : true));
