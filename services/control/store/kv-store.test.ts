@@ -38,7 +38,10 @@ async function deleteBuckets(): Promise<void> {
   }
 }
 
-function openKv(root: string, options: { rollForwardAfterMs?: number } = {}): Promise<KvStore> {
+function openKv(
+  root: string,
+  options: { rollForwardAfterMs?: number; intentsKept?: number } = {},
+): Promise<KvStore> {
   if (!roots.includes(root)) roots.push(root);
   return openKvStore({ servers: SHARED_NATS_URL, root, ...options });
 }
@@ -321,7 +324,7 @@ describe.each(STORES)("Store contract: $name", ({ open }) => {
 describe("KV store", () => {
   let root: string;
   const open: KvStore[] = [];
-  const openStore = async (options: { rollForwardAfterMs?: number } = {}) => {
+  const openStore = async (options: { rollForwardAfterMs?: number; intentsKept?: number } = {}) => {
     const s = await openKv(root, options);
     open.push(s);
     return s;
@@ -453,6 +456,23 @@ describe("KV store", () => {
     expect((await store.get("Workload", "a"))?.spec).toEqual({ v: 2 });
     expect((await store.get("Workload", "b"))?.spec).toEqual({ v: 1 });
     expect(await store.get("Workload", "c")).toBeDefined();
+  });
+
+  it("old intents are purged; a store opened afterwards loads the same state", async () => {
+    const a = await openStore({ intentsKept: 8 });
+    for (let i = 0; i < 40; i++) await a.commit([put(workload(`w-${i % 10}`, { i }))]);
+    await a.commit([{ type: "delete", kind: "Workload", name: "w-3" }]);
+    await new Promise((r) => setTimeout(r, 200)); // the purge runs in the background
+    const intents: string[] = [];
+    for await (const key of await bucketKv.keys("_tx.>")) intents.push(key);
+    expect(intents.length).toBeLessThanOrEqual(8 + 1);
+    const b = await openStore();
+    expect(await b.list()).toEqual(await a.list());
+    expect((await b.list()).map((o) => o.metadata.name)).not.toContain("w-3");
+    // Numbering goes on from the last intent left.
+    await b.commit([put(workload("after"))]);
+    await a.sync();
+    expect(await a.get("Workload", "after")).toBeDefined();
   });
 
   it("a commit larger than one NATS message is Invalid and writes nothing", async () => {

@@ -53,7 +53,6 @@ import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { CatenaError, ErrorCode } from "../errors.js";
 import { KINDS, type Kind, type ResourceStatus, type StoredResource } from "../model/resource.js";
-import { Mutex } from "../mutex.js";
 import type { StoreLogger } from "./embedded-store.js";
 import { isWrongLastSequence, openBucket, stateBucketName } from "./kv-cas.js";
 import { matchesSelector } from "./label-selector.js";
@@ -87,6 +86,8 @@ export interface KvStoreOptions {
   commitTimeoutMs?: number;
   /** As in the embedded store: changes buffered for a slow watch before it fails. Default 10,000. */
   watchBufferLimit?: number;
+  /** Intents kept in the bucket (checked every that many commits). Default 256. */
+  intentsKept?: number;
 }
 
 export interface KvStore extends Store {
@@ -103,7 +104,7 @@ export interface KvStore extends Store {
 
 /** Intents are the keys `_tx.1`, `_tx.2`, ...: commit n+1 creates `_tx.<n+1>`. */
 const TX_PREFIX = "_tx.";
-/** Intents kept in the bucket; older ones are purged (a watch far behind then sees plain writes). */
+/** Intents kept in the bucket by default; older ones are purged (a watch far behind then sees plain writes). */
 const TX_KEEP = 256;
 const FORMAT_VERSION = 1;
 /** Room left in a NATS message for the subject and headers. */
@@ -150,6 +151,8 @@ interface PendingTx {
 interface TxOutcome {
   revision: number;
   objects: Map<string, StoredResource | undefined>;
+  /** The revision each key's write got. */
+  revisions: Map<string, number>;
 }
 
 /** A commit of this replica, followed through the watch. */
@@ -170,6 +173,12 @@ interface Waiter {
 interface Subscription {
   kinds: ReadonlySet<Kind> | undefined;
   watch: QueuedWatch<Change>;
+}
+
+interface QueuedWrite {
+  plan(): Planned;
+  resolve(result: CommitResult): void;
+  reject(err: unknown): void;
 }
 
 interface Planned {
@@ -263,6 +272,7 @@ export async function openKvStore(options: KvStoreOptions): Promise<KvStore> {
       rollForwardAfterMs: options.rollForwardAfterMs ?? 1000,
       commitTimeoutMs: options.commitTimeoutMs ?? 30_000,
       watchBufferLimit: options.watchBufferLimit ?? 10_000,
+      intentsKept: options.intentsKept ?? TX_KEEP,
     });
     await store.start();
     return store;
@@ -274,6 +284,7 @@ export async function openKvStore(options: KvStoreOptions): Promise<KvStore> {
 
 interface Settings {
   logger: StoreLogger;
+  intentsKept: number;
   rollForwardAfterMs: number;
   commitTimeoutMs: number;
   watchBufferLimit: number;
@@ -288,7 +299,9 @@ class NatsKvStore implements KvStore {
   readonly #stream: string;
   readonly #subjectPrefix: string;
   readonly #o: Settings;
-  readonly #mutex = new Mutex();
+  readonly #queue: QueuedWrite[] = [];
+  #writing = false;
+  #idleWaiters: Array<() => void> = [];
 
   // The cache: what readers and watchers see. Only complete commits are applied to it.
   readonly #objects = new Map<string, StoredResource>();
@@ -516,7 +529,7 @@ class NatsKvStore implements KvStore {
     if (!Array.isArray(ops)) throw new CatenaError(ErrorCode.Invalid, "commit: ops must be an array");
     if (options.dryRun) {
       // Nothing is written, so no KV revision exists yet: new objects carry resourceVersion "0".
-      return this.#mutex.run(async () => ({ revision: this.#revision, results: this.#plan(ops).results }));
+      return { revision: this.#revision, results: this.#plan(ops).results };
     }
     return this.#write(() => this.#plan(ops));
   }
@@ -586,7 +599,7 @@ class NatsKvStore implements KvStore {
     if (!this.#closing) {
       this.#closed = true;
       // Behind the commits already queued: they finish, later calls fail with Closed.
-      this.#closing = this.#mutex.run(() => this.#shutdown());
+      this.#closing = this.#whenIdle().then(() => this.#shutdown());
     }
     return this.#closing;
   }
@@ -654,53 +667,124 @@ class NatsKvStore implements KvStore {
     return { results, writes };
   }
 
-  /** One commit through the intent protocol (see the file header), serialized on this replica. */
+  /**
+   * Queues a commit. One writer per replica takes every commit queued meanwhile and makes them one
+   * intent (group commit: a burst of status writes after a big apply costs a few intents, not one
+   * each). A batch ends before a commit that touches an object already in it, or that would
+   * overflow one NATS message, so commits of one replica are made in call order.
+   */
   #write(plan: () => Planned): Promise<CommitResult> {
-    return this.#mutex.run(async () => {
-      // Not #checkWritable: commits queued before close() still run.
-      if (this.#failure) throw this.#failure;
-      const deadline = Date.now() + this.#o.commitTimeoutMs;
-      for (;;) {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ plan, resolve, reject });
+      if (!this.#writing) {
+        this.#writing = true;
+        void this.#drain();
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) await this.#commitBatch(this.#queue.splice(0));
+    } finally {
+      this.#writing = false;
+      for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  /** The intent protocol (see the file header) for the commits of one batch. */
+  async #commitBatch(requests: QueuedWrite[]): Promise<void> {
+    const deadline = Date.now() + this.#o.commitTimeoutMs;
+    const limit = (this.#nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+    let live = requests;
+    for (;;) {
+      try {
+        // Not #checkWritable: commits queued before close() still run.
+        if (this.#failure) throw this.#failure;
         await this.#waitFor(() => this.#pending === undefined, deadline, "the previous commit to complete");
-        const base = this.#txNumber;
-        const planned = plan();
-        if (planned.writes.length === 0) return { revision: this.#revision, results: planned.results };
-        const record: TxRecord = { v: FORMAT_VERSION, id: randomUUID(), w: planned.writes };
-        const bytes = JSON.stringify(record);
-        const limit = (this.#nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
-        if (Buffer.byteLength(bytes) > limit) {
-          const message = `a commit of ${planned.writes.length} objects is ${Buffer.byteLength(bytes)} bytes, more than one NATS message holds (${limit}): apply it in parts`;
-          throw new CatenaError(ErrorCode.Invalid, message, [{ path: "", message }]);
-        }
-        const own = this.#trackOwn(record.id);
+      } catch (err) {
+        for (const r of live) r.reject(err);
+        return;
+      }
+      const base = this.#txNumber;
+      const batch: { request: QueuedWrite; planned: Planned }[] = [];
+      const keys = new Set<string>();
+      let bytes = 0;
+      for (let i = 0; i < live.length; i++) {
+        const request = live[i] as QueuedWrite;
+        let planned: Planned;
         try {
-          if (!(await this.#putIntent(bytes, base + 1, own, deadline))) {
-            // Another replica committed since `base`: catch up, then plan again on fresh state.
-            await this.#waitFor(() => this.#txNumber > base, deadline, "a newer commit to show");
-            // Small and not growing: a loser that waits longer each time would starve.
-            await sleep(Math.random() * 3);
-            continue;
-          }
-          await this.#applyWrites(record.w, deadline);
-          const outcome = await this.#raceDeadline(
-            Promise.race([own.done, this.#passed(base + 1, record, deadline)]),
-            deadline,
-            "the commit to show in the watch",
-          );
-          if ((base + 1) % TX_KEEP === 0) void this.#pruneIntents();
-          return {
-            revision: outcome.revision,
+          planned = request.plan();
+        } catch (err) {
+          request.reject(err);
+          continue;
+        }
+        if (planned.writes.length === 0) {
+          request.resolve({ revision: this.#revision, results: planned.results });
+          continue;
+        }
+        const size = Buffer.byteLength(JSON.stringify(planned.writes));
+        if (size > limit) {
+          const message = `a commit of ${planned.writes.length} objects is ${size} bytes, more than one NATS message holds (${limit}): apply it in parts`;
+          request.reject(new CatenaError(ErrorCode.Invalid, message, [{ path: "", message }]));
+          continue;
+        }
+        if (planned.writes.some((w) => keys.has(w.k)) || bytes + size > limit) {
+          this.#queue.unshift(...live.slice(i)); // the next batch, still in call order
+          break;
+        }
+        for (const w of planned.writes) keys.add(w.k);
+        bytes += size;
+        batch.push({ request, planned });
+      }
+      if (batch.length === 0) return;
+      const record: TxRecord = {
+        v: FORMAT_VERSION,
+        id: randomUUID(),
+        w: batch.flatMap((b) => b.planned.writes),
+      };
+      const own = this.#trackOwn(record.id);
+      try {
+        if (!(await this.#putIntent(JSON.stringify(record), base + 1, own, deadline))) {
+          // Another replica committed since `base`: catch up, then plan again on fresh state.
+          await this.#waitFor(() => this.#txNumber > base, deadline, "a newer commit to show");
+          // Small and not growing: a loser that waits longer each time would starve.
+          await sleep(Math.random() * 3);
+          live = batch.map((b) => b.request);
+          continue;
+        }
+        await this.#applyWrites(record.w, deadline);
+        const outcome = await this.#raceDeadline(
+          Promise.race([own.done, this.#passed(base + 1, record, deadline)]),
+          deadline,
+          "the commit to show in the watch",
+        );
+        if ((base + 1) % this.#o.intentsKept === 0) void this.#pruneIntents();
+        for (const { request, planned } of batch) {
+          // This commit's own revision: the last of its writes (a batch shares one intent).
+          const revisions = planned.writes.map((w) => outcome.revisions.get(w.k) ?? outcome.revision);
+          request.resolve({
+            revision: Math.max(...revisions),
             results: planned.results.map((r) => {
               if (r.action === "deleted" || r.action === "unchanged") return r;
               const stored = outcome.objects.get(`${r.object.kind}.${r.object.metadata.name}`);
               return { action: r.action, object: stored ?? r.object };
             }),
-          };
-        } finally {
-          this.#ownTx.delete(record.id);
+          });
         }
+      } catch (err) {
+        for (const { request } of batch) request.reject(err);
+      } finally {
+        this.#ownTx.delete(record.id);
       }
-    });
+      return;
+    }
+  }
+
+  #whenIdle(): Promise<void> {
+    if (!this.#writing && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /**
@@ -715,8 +799,16 @@ class NatsKvStore implements KvStore {
       "newer commits",
     );
     const objects = new Map<string, StoredResource | undefined>();
-    for (const w of record.w) objects.set(w.k, this.#objects.get(w.k));
-    return { revision: this.#revision, objects };
+    const revisions = new Map<string, number>();
+    for (const w of record.w) {
+      const object = this.#objects.get(w.k);
+      objects.set(w.k, object);
+      revisions.set(
+        w.k,
+        object ? Number(object.metadata.resourceVersion) : (this.#tombstones.get(w.k) ?? this.#revision),
+      );
+    }
+    return { revision: this.#revision, objects, revisions };
   }
 
   #trackOwn(id: string): OwnTx {
@@ -776,12 +868,12 @@ class NatsKvStore implements KvStore {
     }
   }
 
-  /** Drops all but the last TX_KEEP intents (a stream purge by subject: no markers left behind). */
+  /** Drops all but the last intentsKept intents (a stream purge by subject: no markers left behind). */
   async #pruneIntents(): Promise<void> {
     try {
       await this.#jsm.streams.purge(this.#stream, {
         filter: `${this.#subjectPrefix}${TX_PREFIX}>`,
-        keep: TX_KEEP,
+        keep: this.#o.intentsKept,
       });
     } catch (err) {
       this.#o.logger.warn("KV store: pruning old intents failed", {
@@ -931,6 +1023,7 @@ class NatsKvStore implements KvStore {
     clearTimeout(pending.timer);
     this.#pending = undefined;
     const objects = new Map<string, StoredResource | undefined>();
+    const revisions = new Map<string, number>();
     const changes: Change[] = [];
     let revision = this.#revision;
     for (const w of pending.record.w) {
@@ -938,12 +1031,13 @@ class NatsKvStore implements KvStore {
       if (!arrived) continue;
       const change = this.#applyEntry(w.k, arrived.revision, arrived.op, arrived.data, w.t);
       objects.set(w.k, this.#objects.get(w.k));
+      revisions.set(w.k, arrived.revision);
       revision = Math.max(revision, arrived.revision);
       if (change) changes.push(change);
     }
     this.#revision = revision;
     for (const change of changes) this.#publish(change);
-    this.#ownTx.get(pending.record.id)?.complete({ revision, objects });
+    this.#ownTx.get(pending.record.id)?.complete({ revision, objects, revisions });
   }
 
   /** Applies one entry to the cache; the change it makes, if any. */
