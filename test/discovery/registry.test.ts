@@ -101,13 +101,13 @@ describe("service registry", () => {
     }
     expect((await resolver.resolve4("web.catena")).includes("127.0.0.9")).toBe(true);
 
-    // Then they stop: gone within TTL (1 s) + one sweep (1 s), plus the push.
+    // Then they stop: gone within TTL (1 s) + one sweep (0.2 s), plus the push.
     const stopped = Date.now();
     await eventually(
       async () => ((await resolver.resolve4("web.catena")).includes("127.0.0.9") ? undefined : true),
       4000,
     );
-    // TTL (1 s) + one sweep (1 s) + compile and push (~0.1 s), with room for a loaded machine.
+    // TTL (1 s) + one sweep (0.2 s) + compile and push (~0.1 s), with room for a loaded machine.
     expect(Date.now() - stopped).toBeLessThan(3000);
     const after = (await getJson(mesh.control.url, "/v1/services/web/endpoints")).body as LookupBody;
     expect(after.endpoints.map((e) => e.address)).not.toContain("127.0.0.9");

@@ -55,7 +55,8 @@ export class EndpointRegistry {
   #closed = false;
 
   constructor(options: Partial<EndpointRegistryOptions> & Pick<EndpointRegistryOptions, "onChange">) {
-    this.#o = { sweepIntervalMs: 1000, now: Date.now, ...options };
+    // Short sweeps spread expiries (and their events and recompiles) instead of bunching them once a second.
+    this.#o = { sweepIntervalMs: 200, now: Date.now, ...options };
     this.#timer = setInterval(() => this.sweep(), this.#o.sweepIntervalMs);
     this.#timer.unref();
   }
