@@ -41,20 +41,14 @@
 // is not supported (such a write may be taken for a commit's own). A commit must fit in one NATS
 // message (max_payload, 1 MiB by default; about 3,000 typical objects).
 import { randomUUID } from "node:crypto";
-import {
-  type ConsumerMessages,
-  DeliverPolicy,
-  type JetStreamManager,
-  type JsMsg,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { CatenaError, ErrorCode } from "../errors.js";
 import { KINDS, type Kind, type ResourceStatus, type StoredResource } from "../model/resource.js";
 import type { StoreLogger } from "./embedded-store.js";
 import { isWrongLastSequence, openBucket, stateBucketName } from "./kv-cas.js";
+import { type BucketEntry, BucketWatch } from "./kv-watch.js";
 import { matchesSelector } from "./label-selector.js";
 import type {
   Change,
@@ -109,11 +103,6 @@ const TX_KEEP = 256;
 const FORMAT_VERSION = 1;
 /** Room left in a NATS message for the subject and headers. */
 const HEADER_ROOM = 4096;
-const LIVENESS_INTERVAL_MS = 1000;
-/** Entries a stalled watch reads one by one before a new consumer takes over. */
-const CATCH_UP_LIMIT = 10_000;
-/** A new consumer that takes longer than this is given up and tried again. */
-const CONSUMER_START_MS = 5000;
 // A key token: what NATS KV allows, minus the dot (it separates kind from name).
 const NAME_PATTERN = /^[-/_=A-Za-z0-9]+$/;
 
@@ -297,7 +286,6 @@ class NatsKvStore implements KvStore {
   readonly #kv: KV;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
-  readonly #subjectPrefix: string;
   readonly #o: Settings;
   readonly #queue: QueuedWrite[] = [];
   #writing = false;
@@ -320,15 +308,7 @@ class NatsKvStore implements KvStore {
   /** Commits of this replica waiting for their intent to show and to complete, by intent id. */
   readonly #ownTx = new Map<string, OwnTx>();
   readonly #subscriptions = new Set<Subscription>();
-  #messages: ConsumerMessages | undefined;
-  #consuming: Promise<void> | undefined;
-  /** Bumped when the watch is restarted: a loop of an older consumer stops. */
-  #generation = 0;
-  #restarting = false;
-  #liveness: NodeJS.Timeout | undefined;
-  #probing = false;
-  /** #seen when the liveness check last found the stream ahead of the watch. */
-  #stalledAt: number | undefined;
+  readonly #bucketWatch: BucketWatch;
   #failure: CatenaError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -347,160 +327,25 @@ class NatsKvStore implements KvStore {
     this.#jsm = jsm;
     this.bucket = bucket;
     this.#stream = `KV_${bucket}`;
-    this.#subjectPrefix = `$KV.${bucket}.`;
     this.#o = settings;
+    this.#bucketWatch = new BucketWatch({
+      nc,
+      jsm,
+      bucket,
+      logger: settings.logger,
+      applied: () => this.#seen,
+      onEntry: (entry, pending) => this.#onBucketEntry(entry, pending),
+    });
   }
 
   /** Starts the watch of the whole bucket and waits until the current state is loaded. */
   async start(): Promise<void> {
-    const info = await this.#jsm.streams.info(this.#stream);
+    const info = await this.#jsm.streams.info(`KV_${this.bucket}`);
     this.#readyAt = info.state.messages === 0 ? 0 : info.state.last_seq;
     if (this.#readyAt === 0) this.#ready = true;
     const deadline = Date.now() + this.#o.commitTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.#startConsumer(undefined);
-        break;
-      } catch (err) {
-        // Right after a NATS node died, creating a consumer can fail for a while: keep trying.
-        if (Date.now() > deadline) throw err;
-        this.#o.logger.warn("KV store: starting the watch failed, retrying", {
-          bucket: this.bucket,
-          error: String(err),
-        });
-        await sleep(Math.min(2000, 100 * 2 ** attempt));
-      }
-    }
+    await this.#bucketWatch.start(deadline);
     await this.#waitFor(() => this.#ready, deadline, "the initial load");
-    this.#liveness = setInterval(() => void this.#checkLiveness(), LIVENESS_INTERVAL_MS);
-    this.#liveness.unref();
-  }
-
-  /**
-   * The watch's last line of defence. After a NATS node was killed, the ordered consumer was seen
-   * to go silent for good (no messages, no heartbeats, no reset), so nats.js alone cannot be
-   * trusted to notice. Once a second: if the stream holds entries past the last one applied, and
-   * the watch made no progress since the previous look, restart it from there.
-   */
-  async #checkLiveness(): Promise<void> {
-    if (this.#probing || this.#restarting || this.#closed) return;
-    this.#probing = true;
-    try {
-      const last = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
-      if (last <= this.#seen) this.#stalledAt = undefined;
-      else if (this.#stalledAt === this.#seen)
-        void this.#restartConsumer(`stalled at ${this.#seen} of ${last}`);
-      else this.#stalledAt = this.#seen;
-    } catch {
-      // NATS unreachable: nothing to compare with; the next look will tell.
-    } finally {
-      this.#probing = false;
-    }
-  }
-
-  /**
-   * The watch: an ordered consumer of the bucket's stream, first the last entry per key, then
-   * everything from `from`. nats.js recreates it after a reconnect, a gap or missed heartbeats.
-   * What it does not catch (found when a NATS node was killed): a message the server delivered to
-   * a pull that died with the connection, the last one before a quiet spell, so no later message
-   * shows the gap. The idle heartbeats name the last sequence delivered: if that is past what we
-   * applied, twice in a row, the watch is restarted from there.
-   */
-  async #startConsumer(from: number | undefined): Promise<void> {
-    const generation = ++this.#generation;
-    const starting = (async () => {
-      const consumer = await jetstream(this.#nc).consumers.get(this.#stream, {
-        filter_subjects: `${this.#subjectPrefix}>`,
-        ...(from === undefined
-          ? { deliver_policy: DeliverPolicy.LastPerSubject }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from }),
-      });
-      // Short pulls: missed heartbeats (a consumer lost with a NATS node) show within seconds.
-      return consumer.consume({ expires: 2000 });
-    })();
-    let messages: ConsumerMessages;
-    try {
-      messages = await this.#raceDeadline(starting, Date.now() + CONSUMER_START_MS, "a new watch to start");
-    } catch (err) {
-      // It may still come up later: make sure it then goes away again.
-      if (generation === this.#generation) this.#generation++;
-      void starting.then((late) => late.close()).catch(() => undefined);
-      throw err;
-    }
-    if (generation !== this.#generation || this.#closed) {
-      void messages.close().catch(() => undefined);
-      return;
-    }
-    this.#messages = messages;
-    let behindAt: number | undefined;
-    void (async () => {
-      for await (const s of messages.status()) {
-        if (generation !== this.#generation) break;
-        if (s.type === "heartbeat") {
-          if (s.lastStreamSequence <= this.#seen) behindAt = undefined;
-          else if (behindAt === this.#seen) void this.#restartConsumer("a delivered entry never arrived");
-          else behindAt = this.#seen;
-        }
-      }
-    })().catch(() => undefined);
-    this.#consuming = (async () => {
-      let reason = "the watch ended";
-      try {
-        for await (const m of messages) {
-          if (generation !== this.#generation) return;
-          this.#onMessage(m);
-        }
-      } catch (err) {
-        reason = `the watch failed: ${String(err)}`;
-      }
-      if (!this.#closed && generation === this.#generation) void this.#restartConsumer(reason);
-    })();
-  }
-
-  /**
-   * Replaces a watch that stopped: the old consumer is dropped, the entries it missed are read one
-   * by one from the stream (that works as soon as the stream has a leader, while creating a new
-   * consumer was seen to time out for 10 to 20 s after a node died), then a new consumer goes on
-   * from there.
-   */
-  async #restartConsumer(reason: string): Promise<void> {
-    if (this.#restarting || this.#closed) return;
-    this.#restarting = true;
-    this.#o.logger.warn("KV store: restarting the bucket's watch", {
-      bucket: this.bucket,
-      from: this.#seen + 1,
-      reason,
-    });
-    const old = this.#messages;
-    this.#generation++; // the old loop ignores whatever it still gets
-    // Not awaited: with its server gone, closing may wait for an answer that never comes.
-    void old?.close().catch(() => undefined);
-    await this.#catchUp().catch((err: unknown) =>
-      this.#o.logger.warn("KV store: reading missed entries failed", { error: String(err) }),
-    );
-    for (let attempt = 0; !this.#closed; attempt++) {
-      try {
-        await this.#startConsumer(this.#seen + 1);
-        break;
-      } catch (err) {
-        this.#o.logger.warn("KV store: restarting the watch failed, retrying", { error: String(err) });
-        await this.#catchUp().catch(() => undefined);
-        await sleep(Math.min(2000, 100 * 2 ** attempt));
-      }
-    }
-    this.#restarting = false;
-  }
-
-  /** Applies the entries past #seen, read by sequence (superseded ones are simply gone). */
-  async #catchUp(): Promise<void> {
-    const last = (await this.#jsm.streams.info(this.#stream)).state.last_seq;
-    if (last - this.#seen > CATCH_UP_LIMIT) return; // a long way behind: the new consumer does it
-    for (let seq = this.#seen + 1; seq <= last && !this.#closed; seq++) {
-      const sm = await this.#jsm.streams.getMessage(this.#stream, { seq });
-      if (!sm || seq <= this.#seen) continue;
-      this.#onEntry(sm.subject, seq, sm.header?.get("KV-Operation") || "PUT", sm.data);
-      this.#notify();
-    }
   }
 
   revision(): number {
@@ -872,7 +717,7 @@ class NatsKvStore implements KvStore {
   async #pruneIntents(): Promise<void> {
     try {
       await this.#jsm.streams.purge(this.#stream, {
-        filter: `${this.#subjectPrefix}${TX_PREFIX}>`,
+        filter: `$KV.${this.bucket}.${TX_PREFIX}>`,
         keep: this.#o.intentsKept,
       });
     } catch (err) {
@@ -914,16 +759,15 @@ class NatsKvStore implements KvStore {
 
   // --- the watch: applying the bucket's entries to the cache ------------------------------------
 
-  #onMessage(m: JsMsg): void {
-    this.#onEntry(m.subject, m.seq, m.headers?.get("KV-Operation") || "PUT", m.data);
-    if (!this.#ready && (this.#seen >= this.#readyAt || m.info.pending === 0)) this.#ready = true;
+  #onBucketEntry(entry: BucketEntry, pending: number | undefined): void {
+    this.#onEntry(entry.key, entry.revision, entry.op, entry.data);
+    if (!this.#ready && (this.#seen >= this.#readyAt || pending === 0)) this.#ready = true;
     this.#notify();
   }
 
-  #onEntry(subject: string, revision: number, op: string, data: Uint8Array): void {
+  #onEntry(key: string, revision: number, op: string, data: Uint8Array): void {
     if (revision <= this.#seen) return;
     this.#seen = revision;
-    const key = subject.slice(this.#subjectPrefix.length);
     if (key.startsWith(TX_PREFIX)) {
       this.#onIntent(Number(key.slice(TX_PREFIX.length)), revision, op, data);
     } else if (parseKey(key)) {
@@ -1003,7 +847,7 @@ class NatsKvStore implements KvStore {
           else missed = true;
         }
         // The write is in the bucket but never came through the watch: the watch lost it.
-        if (missed) void this.#restartConsumer("a commit's write is in the bucket, not in the watch");
+        if (missed) void this.#bucketWatch.restart("a commit's write is in the bucket, not in the watch");
         if (this.#pending === pending && pending.remaining.size === 0) {
           this.#o.logger.warn("KV store: a commit's writes could not land; applied the rest", {
             bucket: this.bucket,
@@ -1143,15 +987,8 @@ class NatsKvStore implements KvStore {
 
   async #shutdown(): Promise<void> {
     clearTimeout(this.#pending?.timer);
-    clearInterval(this.#liveness);
     this.#rejectWaiters(new CatenaError(ErrorCode.Closed, "store is closed"));
-    try {
-      await this.#messages?.close();
-    } catch (err) {
-      this.#o.logger.warn("KV store: stopping the watch failed", { error: String(err) });
-    }
-    this.#generation++;
-    await this.#consuming;
+    await this.#bucketWatch.close();
     if (this.#ownsConnection) await this.#nc.close().catch(() => undefined);
     for (const { watch } of [...this.#subscriptions]) watch.end();
   }
