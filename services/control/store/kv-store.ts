@@ -222,6 +222,7 @@ export async function openKvStore(options: KvStoreOptions): Promise<KvStore> {
   const logger = options.logger ?? {
     warn: (msg: string, fields?: object) => process.emitWarning(`${msg} ${JSON.stringify(fields ?? {})}`),
   };
+  const settings = checkOptions(options, logger);
   const bucket = options.bucket ?? stateBucketName(options.root);
   let nc = options.connection;
   const owned = nc === undefined;
@@ -256,13 +257,7 @@ export async function openKvStore(options: KvStoreOptions): Promise<KvStore> {
       warn: (msg, fields) => logger.warn(msg, fields),
     });
     const jsm = await jetstreamManager(nc);
-    const store = new NatsKvStore(nc, owned, kv, jsm, bucket, {
-      logger,
-      rollForwardAfterMs: options.rollForwardAfterMs ?? 1000,
-      commitTimeoutMs: options.commitTimeoutMs ?? 30_000,
-      watchBufferLimit: options.watchBufferLimit ?? 10_000,
-      intentsKept: options.intentsKept ?? TX_KEEP,
-    });
+    const store = new NatsKvStore(nc, owned, kv, jsm, bucket, settings);
     await store.start();
     return store;
   } catch (err) {
@@ -277,6 +272,31 @@ interface Settings {
   rollForwardAfterMs: number;
   commitTimeoutMs: number;
   watchBufferLimit: number;
+}
+
+/** Defaults in one place; a bad option fails at once, naming the field. */
+function checkOptions(options: KvStoreOptions, logger: StoreLogger): Settings {
+  const settings: Settings = {
+    logger,
+    rollForwardAfterMs: options.rollForwardAfterMs ?? 1000,
+    commitTimeoutMs: options.commitTimeoutMs ?? 30_000,
+    watchBufferLimit: options.watchBufferLimit ?? 10_000,
+    intentsKept: options.intentsKept ?? TX_KEEP,
+  };
+  for (const field of ["rollForwardAfterMs", "commitTimeoutMs", "watchBufferLimit", "intentsKept"] as const) {
+    if (!Number.isSafeInteger(settings[field]) || settings[field] <= 0) {
+      const message = "must be a positive integer";
+      throw new CatenaError(ErrorCode.Invalid, `KV store option ${field}: ${message}`, [
+        { path: field, message },
+      ]);
+    }
+  }
+  if (typeof options.root !== "string" || options.root === "") {
+    throw new CatenaError(ErrorCode.Invalid, "KV store option root: must be a non-empty string", [
+      { path: "root", message: "must be a non-empty string" },
+    ]);
+  }
+  return settings;
 }
 
 class NatsKvStore implements KvStore {
