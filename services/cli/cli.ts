@@ -46,6 +46,7 @@ export function buildProgram(io: CliIo): Command {
       "loopback range function instances get addresses from",
       UP_DEFAULTS.instanceCidr,
     )
+    .option("--demo-cidr <cidr>", "with --demo: the demo Network's CIDR instead of the example's")
     .action((flags) => upCommand(ctx, flags));
 
   program

@@ -37,6 +37,12 @@ describe("LoopbackAddressPool", () => {
     expect(await pool.acquire("a-0")).toBe("127.64.0.4");
   });
 
+  it("fromTop hands out the highest free address first (away from IPAM's bottom-up leases)", async () => {
+    const pool = new LoopbackAddressPool({ cidr: "127.64.0.0/24", fromTop: true });
+    expect(await pool.acquire("a-0")).toBe("127.64.0.254");
+    expect(await pool.acquire("b-0")).toBe("127.64.0.253");
+  });
+
   it("concurrent acquires get distinct addresses", async () => {
     const pool = new LoopbackAddressPool({ cidr: "127.64.0.0/24" });
     const got = await Promise.all(Array.from({ length: 50 }, (_, i) => pool.acquire(`f-${i}`)));

@@ -1,15 +1,20 @@
 // Where a function instance's own address comes from. The runtime needs one thing of IPAM: a stable
-// address per instance id. Until the control server offers an allocation API (issue 7), the runtime
-// owns a loopback allocator: all of 127.0.0.0/8 is local on Linux, so each instance binds its own IP
-// without root and source-address policies are real. Swap in IPAM by implementing AddressPool.
+// address per instance id. Two implementations: IpamAddressPool (ipam-address-pool.ts) asks the
+// control server's IPAM for an address in the Network of the chain the function serves; this one is
+// the runtime's own loopback allocator, for instances no Network claims (and runtimes without IPAM):
+// all of 127.0.0.0/8 is local on Linux, so each instance binds its own IP without root and
+// source-address policies are real.
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { type Cidr, cidrContains, formatCidr, formatIp, parseCidr, parseIp } from "../control/model/ip.js";
 import { Mutex } from "../control/mutex.js";
 import { RUNTIME_ERROR, RuntimeError } from "./errors.js";
 
 export interface AddressPool {
-  /** The address of `owner` (an instance id): the same one on every call until released. */
-  acquire(owner: string): Promise<string>;
+  /**
+   * The address of `owner` (an instance id) running ServiceFunction `fn`: the same one on every call
+   * until released.
+   */
+  acquire(owner: string, fn: string): Promise<string>;
   /** Gives the address back; releasing an owner without one is fine (safe to run twice). */
   release(owner: string): Promise<void>;
 }
@@ -21,6 +26,11 @@ export interface LoopbackAddressPoolOptions {
   file?: string;
   /** Addresses something else already uses (Workloads, static endpoints): never handed out. */
   reserved?: () => Promise<Iterable<string>>;
+  /**
+   * Hand out the highest free address first: beside an allocator that starts from the bottom of an
+   * overlapping range (a Network's IPAM), the two meet only when the range is nearly full.
+   */
+  fromTop?: boolean;
 }
 
 /**
@@ -31,6 +41,7 @@ export class LoopbackAddressPool implements AddressPool {
   readonly cidr: Cidr;
   readonly #file: string | undefined;
   readonly #reserved: () => Promise<Iterable<string>>;
+  readonly #fromTop: boolean;
   readonly #mutex = new Mutex();
   #leases: Map<string, string> | undefined;
 
@@ -43,9 +54,10 @@ export class LoopbackAddressPool implements AddressPool {
     this.cidr = parsed.value;
     this.#file = options.file;
     this.#reserved = options.reserved ?? (async () => []);
+    this.#fromTop = options.fromTop ?? false;
   }
 
-  acquire(owner: string): Promise<string> {
+  acquire(owner: string, _fn?: string): Promise<string> {
     return this.#mutex.run(async () => {
       const leases = await this.#load();
       const held = leases.get(owner);
@@ -56,8 +68,10 @@ export class LoopbackAddressPool implements AddressPool {
         const ip = parseIp(a);
         if (ip && cidrContains(this.cidr, ip)) taken.add(ip.value);
       }
+      const first = this.cidr.first + 2n;
       const last = this.cidr.family === 4 ? this.cidr.last - 1n : this.cidr.last;
-      for (let v = this.cidr.first + 2n; v <= last; v++) {
+      const step = this.#fromTop ? -1n : 1n;
+      for (let v = this.#fromTop ? last : first; v >= first && v <= last; v += step) {
         if (taken.has(v)) continue;
         const address = formatIp({ family: this.cidr.family, value: v });
         leases.set(owner, address);

@@ -93,7 +93,7 @@ export class FunctionPool {
     const id = `${spec.name}-${index}`;
     let address: string;
     try {
-      address = await this.#deps.addresses.acquire(id);
+      address = await this.#deps.addresses.acquire(id, spec.name);
     } catch (err) {
       this.#deps.logger.error("no address for instance", { instance: id, error: (err as Error).message });
       return false;
@@ -128,7 +128,13 @@ export class FunctionPool {
         });
       }
       await process.stop();
-      if (!this.#closed) await this.#deps.addresses.release(process.spec.id);
+      if (this.#closed) return;
+      await this.#deps.addresses.release(process.spec.id).catch((err: unknown) => {
+        this.#deps.logger.warn("address not released", {
+          instance: process.spec.id,
+          error: (err as Error).message,
+        });
+      });
     })().finally(() => this.#leaving.delete(index));
     this.#leaving.set(index, { process, gone });
     return gone;

@@ -4,6 +4,7 @@ export { type DemoBackend, type DemoBackends, startDemoBackends } from "./demo-b
 export { RUNTIME_ERROR, RuntimeError, type RuntimeErrorCode } from "./errors.js";
 export type { FunctionSpec, Withdrawal } from "./function-pool.js";
 export type { InstanceEventVerb, InstanceInfo, InstanceState, LogSink } from "./instance-process.js";
+export { IpamAddressPool, type IpamAddressPoolOptions } from "./ipam-address-pool.js";
 export {
   type CommandLauncherOptions,
   commandLauncher,

@@ -12,12 +12,14 @@ import {
   commandLauncher,
   type DemoBackends,
   followStore,
+  IpamAddressPool,
   LogMux,
   LoopbackAddressPool,
   Runtime,
   startDemoBackends,
   xdsWithdrawal,
 } from "../../services/runtime/index.js";
+import { silentLogger } from "../../xds/logger.js";
 import { TYPE_URL } from "../../xds/type-urls.js";
 import { REPO } from "../support/cli.js";
 import { post, startTestControl, type TestControl } from "../support/control.js";
@@ -30,6 +32,7 @@ let runtime: Runtime;
 let follower: { stop(): void; done: Promise<void> };
 let nc: NatsConnection;
 let documents: Resource[];
+let networkCidr: string;
 const logs: string[] = [];
 
 async function chainIngress(): Promise<{ address: string; port: number } | undefined> {
@@ -66,6 +69,9 @@ beforeAll(async () => {
   ]);
   const text = await readFile(join(REPO, "deploy/examples/edge-chain/chain.yaml"), "utf8");
   documents = parseAllDocuments(text).map((d) => d.toJSON() as Resource);
+  networkCidr = uniqueCidr();
+  const edge = documents.find((d) => d.kind === "Network") as Resource;
+  edge.spec = { ...edge.spec, cidr: networkCidr };
   const web = documents.find((d) => d.kind === "Service") as Resource;
   (web.spec as ServiceSpec).endpoints = backends.backends.map((b) => ({ address: b.address, port: b.port }));
   runtime = new Runtime({
@@ -79,7 +85,14 @@ beforeAll(async () => {
         CATENA_LOG_LEVEL: "warn",
       },
     }),
-    addresses: new LoopbackAddressPool({ cidr: uniqueCidr() }),
+    // IPAM in the chain's Network (its range one of this test's own), as `catena up` does.
+    addresses: new IpamAddressPool({
+      server: control.url,
+      networkOf: async () => "edge",
+      node: "test",
+      logger: silentLogger,
+      fallback: new LoopbackAddressPool({ cidr: uniqueCidr() }),
+    }),
     withdrawal: xdsWithdrawal(control.server.xds, { timeoutMs: 5000 }),
     logs: new LogMux({ format: "json", write: (line) => logs.push(line) }),
     events: control.server.events,
@@ -119,8 +132,9 @@ describe("runtime supervision", () => {
         runtime.instances().find((i) => i.id === "edge-fw-0" && i.restarts === 1 && i.pid !== victim?.pid),
       30_000,
     );
-    // Same id, same address: the chain's ingress does not move.
+    // Same id, same address (IPAM is idempotent per instance): the chain's ingress does not move.
     expect(back.address).toBe(victim?.address);
+    expect(back.address.startsWith(networkCidr.replace(/0\/24$/, ""))).toBe(true);
     await waitFor(
       "traffic through the restarted ingress",
       () =>
@@ -225,6 +239,15 @@ describe("runtime supervision", () => {
       () => runtime.pids().length === runtime.instances().length,
       20_000,
     );
+    // The leaving instances' addresses went back to IPAM.
+    const usage = (await (await fetch(`${control.url}/v1/ipam/networks/edge`)).json()) as {
+      leases: { owner: string }[];
+    };
+    expect(usage.leases.map((l) => l.owner).sort()).toEqual([
+      "cni/edge-fw-0/lo",
+      "cni/edge-lb-0/lo",
+      "cni/edge-qos-0/lo",
+    ]);
     const scaled = control.server.events
       .recent({ type: "dev.catena.runtime.scaled" }, 20)
       .filter((e) => e.subject === "edge-lb")

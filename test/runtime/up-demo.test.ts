@@ -22,6 +22,8 @@ import {
 } from "./support.js";
 
 const run = promisify(execFile);
+/** `127.201.7.` of `127.201.7.0/24`. */
+const prefix = (cidr: string) => `${cidr.split(".").slice(0, 3).join(".")}.`;
 
 interface Up {
   child: ChildProcess;
@@ -30,7 +32,10 @@ interface Up {
   apiUrl: string;
   dnsPort: number;
   root: string;
+  /** The demo Network's range: IPAM gives the chain's instances addresses from it. */
   cidr: string;
+  /** The runtime's own range, for instances no Network claims. */
+  fallbackCidr: string;
   dataDir: string;
 }
 
@@ -42,6 +47,8 @@ beforeAll(async () => {
   const [apiPort, xdsPort, dnsPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const root = uniqueRoot();
   const cidr = uniqueCidr();
+  let fallbackCidr = uniqueCidr();
+  while (fallbackCidr === cidr) fallbackCidr = uniqueCidr();
   const dataDir = await mkdtemp(join(tmpdir(), "catena-up-"));
   const [node, ...args] = catenaCommand();
   const child = spawn(
@@ -56,8 +63,10 @@ beforeAll(async () => {
       `127.0.0.1:${xdsPort}`,
       "--dns-addr",
       `127.0.0.1:${dnsPort}`,
-      "--instance-cidr",
+      "--demo-cidr",
       cidr,
+      "--instance-cidr",
+      fallbackCidr,
       "--data-dir",
       dataDir,
     ],
@@ -72,7 +81,17 @@ beforeAll(async () => {
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
-  up = { child, stderr: "", stdout: "", apiUrl: `http://127.0.0.1:${apiPort}`, dnsPort, root, cidr, dataDir };
+  up = {
+    child,
+    stderr: "",
+    stdout: "",
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    dnsPort,
+    root,
+    cidr,
+    fallbackCidr,
+    dataDir,
+  };
   child.stderr?.on("data", (d: Buffer) => {
     up.stderr += d.toString();
   });
@@ -120,7 +139,8 @@ describe("catena up --demo", () => {
   });
 
   it("the demo chain answers through its ingress (HTTP and raw TCP echo)", async () => {
-    expect(ingress.address.startsWith(up.cidr.split(".").slice(0, 3).join("."))).toBe(true);
+    // IPAM gave the instances addresses in the chain's Network.
+    expect(ingress.address.startsWith(prefix(up.cidr))).toBe(true);
     const response = await httpGet(ingress.address, ingress.port);
     expect(response).toMatch(/hello from web-backend-[12]/);
     const echo = await EchoConnection.open(ingress.address, ingress.port, 20);
@@ -214,7 +234,8 @@ describe("catena up --demo", () => {
     expect(code).toBe(0);
     expect(up.stderr).toContain("Stopped.");
     await waitFor("every descendant gone", () => before.every((pid) => !alive(pid)), 10_000);
-    expect(processesMentioning(`${up.cidr.split(".").slice(0, 3).join(".")}.`)).toEqual([]);
+    expect(processesMentioning(prefix(up.cidr))).toEqual([]);
+    expect(processesMentioning(prefix(up.fallbackCidr))).toEqual([]);
     expect(processesMentioning(up.dataDir)).toEqual([]);
   });
 });

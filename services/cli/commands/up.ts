@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger as XdsLogger } from "../../../xds/logger.js";
@@ -21,6 +22,8 @@ import type { ServerFlags } from "./server.js";
 
 export interface UpFlags extends ServerFlags {
   demo?: boolean;
+  /** The demo Network's CIDR instead of the example's (tests keep to a range of their own). */
+  demoCidr?: string;
   dnsAddr: string;
   instanceCidr: string;
 }
@@ -85,10 +88,19 @@ export async function upCommand(ctx: CliContext, flags: UpFlags): Promise<void> 
         CATENA_NATS_PREFIX: env.natsRoot,
       },
     }),
-    addresses: new runtime.LoopbackAddressPool({
-      cidr: flags.instanceCidr,
-      file: join(dataDir, "runtime-addresses.json"),
-      reserved: () => reservedAddresses(server.store),
+    // An address in the Network of the chain a function serves, from IPAM; the loopback range for
+    // instances no Network claims (top down, away from IPAM's bottom-up allocations).
+    addresses: new runtime.IpamAddressPool({
+      server: server.apiUrl,
+      networkOf: (fn) => networkOf(server.store, fn),
+      node: hostname(),
+      logger: log,
+      fallback: new runtime.LoopbackAddressPool({
+        cidr: flags.instanceCidr,
+        file: join(dataDir, "runtime-addresses.json"),
+        reserved: () => reservedAddresses(server.store),
+        fromTop: true,
+      }),
     }),
     withdrawal: runtime.xdsWithdrawal(server.xds, { timeoutMs: 3000 }),
     logs: new runtime.LogMux({
@@ -106,11 +118,14 @@ export async function upCommand(ctx: CliContext, flags: UpFlags): Promise<void> 
     process.exit(130);
   };
   const follower = runtime.followStore(rt, server.store);
-  step("runtime", `instances get addresses from ${flags.instanceCidr}`);
+  step(
+    "runtime",
+    `instances get addresses from IPAM in their chain's Network, else from ${flags.instanceCidr}`,
+  );
 
   // One apply: the runtime starts every instance at once.
   const discovery = await discoveryDocuments(server.store);
-  const demo = flags.demo ? await prepareDemo(runtime.startDemoBackends) : undefined;
+  const demo = flags.demo ? await prepareDemo(runtime.startDemoBackends, flags.demoCidr) : undefined;
   try {
     await new ApiClient(server.apiUrl).apply([...discovery.documents, ...(demo?.documents ?? [])]);
   } catch (err) {
@@ -147,6 +162,20 @@ export async function upCommand(ctx: CliContext, flags: UpFlags): Promise<void> 
   await demo?.close();
   await server.close();
   say("Stopped.");
+}
+
+/**
+ * The Network an instance of `fn` belongs in: that of the Service behind the first chain (by name)
+ * with a hop run by `fn`; for a function no chain uses (discovery), the first Network; else none.
+ */
+async function networkOf(store: Store, fn: string): Promise<string | undefined> {
+  for (const chain of await store.list("ServiceChain")) {
+    const spec = chain.spec as ServiceChainSpec;
+    if (!spec.hops.some((h) => h.function === fn)) continue;
+    const service = await store.get("Service", spec.service);
+    if (service) return (service.spec as ServiceSpec).network;
+  }
+  return (await store.list("Network"))[0]?.metadata.name;
 }
 
 /** Addresses something in the model already uses: the runtime never gives them to an instance. */
@@ -186,7 +215,10 @@ async function discoveryDocuments(store: Store): Promise<{ function: string; doc
 }
 
 /** The example's documents, with the Service pointed at where the demo backends really listen. */
-async function prepareDemo(startBackends: typeof import("../../runtime/index.js").startDemoBackends) {
+async function prepareDemo(
+  startBackends: typeof import("../../runtime/index.js").startDemoBackends,
+  cidr: string | undefined,
+) {
   const { parseAllDocuments } = await import("yaml");
   const text = await readFile(exampleFile(DEMO.file), "utf8");
   const documents = parseAllDocuments(text).map((d) => d.toJSON() as Resource);
@@ -195,6 +227,8 @@ async function prepareDemo(startBackends: typeof import("../../runtime/index.js"
   if (!spec?.endpoints?.length) throw new Error(`${DEMO.file}: no Service ${DEMO.service} with endpoints`);
   const backends = await startBackends(spec.endpoints.map((e) => ({ address: e.address, port: e.port })));
   spec.endpoints = spec.endpoints.map((e, i) => ({ ...e, port: backends.backends[i]?.port ?? e.port }));
+  const network = documents.find((d) => d.kind === "Network" && d.metadata.name === spec.network);
+  if (cidr && network) network.spec = { ...network.spec, cidr };
   return { documents, backends: backends.backends, close: () => backends.close() };
 }
 
