@@ -5,24 +5,27 @@ import { AdsClient, endpointType, type Logger } from "../../xds/index.js";
 import { SDK_ERROR, SdkError } from "../sdk/errors.js";
 import { AdminServer } from "./admin.js";
 import { claEndpoints } from "./cla-endpoints.js";
-import { DnsServer } from "./dns-server.js";
+import { DnsServer, freeDnsPort } from "./dns-server.js";
+import { DnsWorkerPool } from "./dns-workers.js";
 import {
   DISCOVERY_DEFAULTS,
   type DiscoveryInit,
   type DiscoveryOptions,
   discoveryOptions,
+  formatHostPort,
   type HostPort,
   parseHostPort,
 } from "./options.js";
 import { Responder, type ResponderStats } from "./responder.js";
 import { Upstream } from "./upstream.js";
-import { Zone } from "./zone.js";
+import { Zone, type ZoneEndpoint } from "./zone.js";
 
 export interface Discovery {
   /** host:port DNS answers on (UDP and TCP), with the port actually bound. */
   readonly dnsAddress: string;
   readonly adminAddress: string;
   readonly zone: Zone;
+  /** Query counters (summed over the workers, as of their last report). */
   readonly stats: ResponderStats;
   /** Resolves once the first set of assignments is in the zone. */
   readonly synced: Promise<void>;
@@ -42,24 +45,55 @@ export async function runDiscovery(init: DiscoveryInit): Promise<Discovery> {
     ? new Upstream({ host: upstreamAt.host, port: upstreamAt.port, timeoutMs: o.upstreamTimeoutMs })
     : undefined;
   const responder = new Responder(zone, upstream);
-  const server = await DnsServer.start({
-    host: dns.host,
-    port: dns.port,
-    responder,
-    tcpIdleTimeoutMs: o.tcpIdleTimeoutMs,
-    maxTcpConnections: o.maxTcpConnections,
-  });
+  // Every service's endpoints as last received, for workers that start (or start again).
+  const known = new Map<string, ZoneEndpoint[]>();
+  let server: DnsServer | undefined;
+  let pool: DnsWorkerPool | undefined;
+  let dnsAddress: string;
+  if (o.dnsWorkers > 1) {
+    const port = dns.port === 0 ? await freeDnsPort(dns.host) : dns.port;
+    pool = await DnsWorkerPool.start({
+      count: o.dnsWorkers,
+      init: {
+        host: dns.host,
+        port,
+        zone: o.zone,
+        ttlSeconds: o.ttlSeconds,
+        nsAddress: dns.host,
+        upstream: upstreamAt ? { ...upstreamAt, timeoutMs: o.upstreamTimeoutMs } : undefined,
+        tcpIdleTimeoutMs: o.tcpIdleTimeoutMs,
+        maxTcpConnections: o.maxTcpConnections,
+      },
+      services: () => [...known],
+      onWorkerExit: (code) => log.warn("discovery: a DNS worker exited; starting another", { code }),
+    });
+    // The workers forward for themselves.
+    upstream?.close();
+    dnsAddress = formatHostPort(dns.host, port);
+  } else {
+    server = await DnsServer.start({
+      host: dns.host,
+      port: dns.port,
+      responder,
+      tcpIdleTimeoutMs: o.tcpIdleTimeoutMs,
+      maxTcpConnections: o.maxTcpConnections,
+    });
+    dnsAddress = server.address;
+  }
+  const stats = () => (pool ? pool.stats() : responder.stats);
   let synced = false;
   const admin = await AdminServer.start(adminHostPort(o), {
     notReady: () => (synced ? undefined : "waiting for the first service assignments over xDS"),
     stats: () => ({
-      ...responder.stats,
+      ...stats(),
       services: zoneServices(zone),
       names: zone.size,
       serial: zone.serial,
+      workers: pool?.size ?? 1,
     }),
   }).catch(async (err: unknown) => {
-    await server.close();
+    await server?.close();
+    await pool?.close();
     upstream?.close();
     throw err;
   });
@@ -72,27 +106,29 @@ export async function runDiscovery(init: DiscoveryInit): Promise<Discovery> {
       metadata: {
         type: "discovery",
         admin: admin.address,
-        dns: server.address,
+        dns: dnsAddress,
         ...(o.address ? { address: o.address } : {}),
       },
     },
     logger: log,
     ...(o.xdsBackoff ? { backoff: o.xdsBackoff } : {}),
-    onStateChange: (s) => {
-      if (s.state === "backoff")
-        log.warn("discovery: xDS stream ended", { server: s.server, error: s.error });
-    },
   });
   const listeners = new Set<(service: string) => void>();
   const watch = client.watch(endpointType, "*");
   const consuming = (async () => {
     for await (const event of watch) {
       switch (event.type) {
-        case "changed":
-          zone.setService(event.name, claEndpoints(event.value));
+        case "changed": {
+          const endpoints = claEndpoints(event.value);
+          zone.setService(event.name, endpoints);
+          known.set(event.name, endpoints);
+          pool?.setService(event.name, endpoints);
           break;
+        }
         case "does-not-exist":
           zone.setService(event.name, undefined);
+          known.delete(event.name);
+          pool?.setService(event.name, undefined);
           break;
         case "error":
           // The client NACKed it and keeps the last accepted version: so does the zone.
@@ -104,14 +140,21 @@ export async function runDiscovery(init: DiscoveryInit): Promise<Discovery> {
   const syncedPromise = client.synced(endpointType).then(() => {
     synced = true;
   });
-  log.info("discovery: answering", { dns: server.address, zone: zone.zone, admin: admin.address });
+  log.info("discovery: answering", {
+    dns: dnsAddress,
+    zone: zone.zone,
+    admin: admin.address,
+    workers: o.dnsWorkers,
+  });
 
   let closing: Promise<void> | undefined;
   return {
-    dnsAddress: server.address,
+    dnsAddress,
     adminAddress: admin.address,
     zone,
-    stats: responder.stats,
+    get stats() {
+      return stats();
+    },
     synced: syncedPromise,
     onZoneChange(listener) {
       listeners.add(listener);
@@ -122,7 +165,8 @@ export async function runDiscovery(init: DiscoveryInit): Promise<Discovery> {
         watch.close();
         await client.close();
         await consuming.catch(() => undefined);
-        await server.close();
+        await server?.close();
+        await pool?.close();
         upstream?.close();
         await admin.close();
       })();

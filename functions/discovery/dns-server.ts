@@ -14,6 +14,8 @@ export interface DnsServerOptions {
   tcpIdleTimeoutMs: number;
   /** TCP connections open at once, at most; more are closed at accept. */
   maxTcpConnections: number;
+  /** false in a cluster worker: the UDP socket and TCP port are the primary's, shared by all workers. */
+  exclusive?: boolean;
 }
 
 export class DnsServer {
@@ -34,12 +36,13 @@ export class DnsServer {
     const family = o.host.includes(":") ? "udp6" : "udp4";
     // Port 0: take UDP's port for TCP too; another process may hold it for TCP, so try again.
     for (let attempt = 0; ; attempt++) {
+      const exclusive = o.exclusive ?? true;
       const udp = createSocket({ type: family, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-      await bind(udp, o.host, o.port);
+      await bind(udp, o.host, o.port, exclusive);
       const port = udp.address().port;
       const tcp = createServer({ noDelay: true });
       try {
-        tcp.listen({ host: o.host, port, exclusive: true });
+        tcp.listen({ host: o.host, port, exclusive });
         await Promise.race([
           once(tcp, "listening"),
           once(tcp, "error").then(([err]) => {
@@ -131,11 +134,29 @@ export class DnsServer {
   }
 }
 
-function bind(socket: Socket, host: string, port: number): Promise<void> {
+/** A port free for both UDP and TCP on host (for workers that must all bind the same one). */
+export async function freeDnsPort(host: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const udp = createSocket(host.includes(":") ? "udp6" : "udp4");
+    await bind(udp, host, 0, true);
+    const port = udp.address().port;
+    const tcp = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once("error", () => resolve(false));
+      tcp.listen({ host, port, exclusive: true }, () => resolve(true));
+    });
+    await new Promise<void>((r) => udp.close(() => r()));
+    if (ok) await new Promise<void>((r) => tcp.close(() => r()));
+    if (ok) return port;
+    if (attempt >= 10) throw new Error(`no port free for both UDP and TCP on ${host}`);
+  }
+}
+
+function bind(socket: Socket, host: string, port: number, exclusive: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     socket.once("error", onError);
-    socket.bind({ address: host, port, exclusive: true }, () => {
+    socket.bind({ address: host, port, exclusive }, () => {
       socket.off("error", onError);
       resolve();
     });

@@ -27,6 +27,11 @@ export interface DiscoveryOptions {
   adminAddr: string | undefined;
   tcpIdleTimeoutMs: number;
   maxTcpConnections: number;
+  /**
+   * Processes answering DNS. 1: this process. More: forked workers (node:cluster) sharing the UDP
+   * socket and TCP port, for more queries per second than one Node thread answers.
+   */
+  dnsWorkers: number;
   logger: Logger;
   xdsBackoff: BackoffOptions | undefined;
 }
@@ -53,6 +58,7 @@ export function defaultDiscoveryOptions(): Omit<DiscoveryOptions, "nodeId" | "fu
     adminAddr: undefined,
     tcpIdleTimeoutMs: 10_000,
     maxTcpConnections: 1024,
+    dnsWorkers: 1,
     logger: silentLogger,
     xdsBackoff: undefined,
   };
@@ -104,6 +110,8 @@ export function discoveryOptions(init: DiscoveryInit): DiscoveryOptions {
     throw bad("upstream", `expected IP[:PORT], got "${o.upstream}"`);
   if (o.adminAddr !== undefined && !parseHostPort(o.adminAddr))
     throw bad("adminAddr", `expected HOST:PORT, got "${o.adminAddr}"`);
+  if (!Number.isInteger(o.dnsWorkers) || o.dnsWorkers < 1 || o.dnsWorkers > 64)
+    throw bad("dnsWorkers", "must be an integer from 1 to 64");
   for (const f of ["upstreamTimeoutMs", "tcpIdleTimeoutMs", "maxTcpConnections"] as const)
     if (!(o[f] > 0) || !Number.isFinite(o[f])) throw bad(f, "must be a positive number");
   return o;

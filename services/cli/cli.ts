@@ -63,6 +63,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--zone <zone>", "discovery: the zone answered (default catena.)")
     .option("--ttl <seconds>", "discovery: TTL of answers (default 5)")
     .option("--upstream <ip[:port]>", "discovery: resolver for names outside the zone (else REFUSED)")
+    .option("--dns-workers <n>", "discovery: processes answering DNS, sharing the port (default 1)")
     .action(async (type: string | undefined, flags) =>
       (await import("./commands/function.js")).functionCommand(ctx, type, flags),
     );

@@ -106,7 +106,78 @@ describe("catena function discovery", () => {
       child.kill("SIGTERM");
     }
   }, 40_000);
+
+  it("--dns-workers 2: worker processes share the port, each answers from the same zone", async () => {
+    const child = spawnCatena([
+      "function",
+      "discovery",
+      "--function",
+      "dns",
+      "--node-id",
+      "dns-cli-2",
+      "--xds-addr",
+      control.server.xdsAddr,
+      "--dns-addr",
+      "127.0.0.1:0",
+      "--dns-workers",
+      "2",
+    ]);
+    let err = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    try {
+      await waitFor(() => /DNS 127\.0\.0\.1:\d+/.test(err), 30_000);
+      const port = (/DNS 127\.0\.0\.1:(\d+)/.exec(err) as RegExpExecArray)[1] as string;
+      const admin = (/admin (http:\/\/[\d.:]+)/.exec(err) as RegExpExecArray)[1] as string;
+      const deadline = Date.now() + 10_000;
+      let answer = "";
+      while (!answer.includes("127.0.0.2") && Date.now() < deadline) {
+        answer = (
+          await run("dig", ["@127.0.0.1", "-p", port, "+short", "+time=1", "+tries=1", "web.catena."]).catch(
+            () => ({
+              stdout: "",
+            }),
+          )
+        ).stdout;
+        if (!answer.includes("127.0.0.2")) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(answer).toContain("127.0.0.2");
+      // Many queries: both workers answer them all; over TCP too.
+      for (let i = 0; i < 20; i++) {
+        const a = await run("dig", [
+          "@127.0.0.1",
+          "-p",
+          port,
+          "+short",
+          "+time=1",
+          "+tries=2",
+          "web.catena.",
+        ]);
+        expect(a.stdout.trim().split("\n").sort()).toEqual(["127.0.0.1", "127.0.0.2"]);
+      }
+      const tcp = await run("dig", ["@127.0.0.1", "-p", port, "+short", "+tcp", "web.catena."]);
+      expect(tcp.stdout).toContain("127.0.0.1");
+      await waitFor(() => true, 0);
+      const stats = await eventuallyJson(`${admin}/stats`, (s: { answered: number; workers: number }) =>
+        s.answered >= 21 ? s : undefined,
+      );
+      expect(stats.workers).toBe(2);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  }, 60_000);
 });
+
+async function eventuallyJson<T, R>(url: string, check: (body: T) => R | undefined): Promise<R> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const r = check((await (await fetch(url)).json()) as T);
+    if (r !== undefined) return r;
+    if (Date.now() > deadline) throw new Error(`${url}: condition not met`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
 
 const run = promisify(execFile);
 

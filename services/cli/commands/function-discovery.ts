@@ -14,6 +14,7 @@ export interface DiscoveryFlags {
   zone?: string | undefined;
   ttl?: string | undefined;
   upstream?: string | undefined;
+  dnsWorkers?: string | undefined;
 }
 
 export async function discoveryCommand(ctx: CliContext, flags: DiscoveryFlags): Promise<void> {
@@ -24,6 +25,7 @@ export async function discoveryCommand(ctx: CliContext, flags: DiscoveryFlags): 
   const ttl = flags.ttl === undefined ? undefined : Number(flags.ttl);
   if (ttl !== undefined && !Number.isInteger(ttl))
     throw usage(`--ttl takes whole seconds, got "${flags.ttl}"`);
+  const dnsWorkers = flags.dnsWorkers === undefined ? undefined : Number(flags.dnsWorkers);
   const pino = createLogger({ name: "catena-function-discovery" });
   const logger: XdsLogger = {
     debug: (m, f) => pino.debug(f ?? {}, m),
@@ -41,6 +43,7 @@ export async function discoveryCommand(ctx: CliContext, flags: DiscoveryFlags): 
     zone: flags.zone,
     ttlSeconds: ttl,
     upstream: flags.upstream,
+    dnsWorkers,
     logger,
   }).catch((err: unknown) => {
     if ((err as { code?: string }).code === "CATENA_SDK_INVALID_ARGUMENT")

@@ -9,6 +9,7 @@ export interface FunctionFlags {
   zone?: string;
   ttl?: string;
   upstream?: string;
+  dnsWorkers?: string;
   function?: string;
   nodeId?: string;
   xdsAddr?: string;
