@@ -113,7 +113,7 @@ afterAll(async () => {
 
 describe("runtime supervision", () => {
   it("kill -9 of an instance: restarted with backoff, traffic recovers, events published", async () => {
-    const ingress = (await chainIngress()) as { address: string; port: number };
+    const ingress = await waitFor("the chain Ready", chainIngress);
     await httpGet(ingress.address, ingress.port);
     const seen: string[] = [];
     const sub = nc.subscribe(`${control.root}.events.runtime.edge-fw-0.>`);
@@ -157,7 +157,7 @@ describe("runtime supervision", () => {
   }, 90_000);
 
   it("scale 1 → 3 → 1 by apply under traffic: no established connection drops, and scale-down refuses no new one", async () => {
-    const ingress = (await chainIngress()) as { address: string; port: number };
+    const ingress = await waitFor("the chain Ready", chainIngress);
     expect(lbInstances()).toEqual(["edge-lb-0"]);
     const connections: EchoConnection[] = [];
     const openSome = async (n: number) => {
