@@ -141,7 +141,9 @@ export class Runtime {
         stableMs: o.stableMs,
         stopGraceMs: o.stopGraceMs,
         onEvent: (verb: InstanceEventVerb, spec: InstanceSpec, data: Record<string, unknown>) => {
-          const fields = { instance: spec.id, function: spec.function, ...data };
+          // `pid` would read as the runtime's own in its log lines.
+          const { pid, ...rest } = data;
+          const fields = { instance: spec.id, function: spec.function, childPid: pid, ...rest };
           if (verb === "exited") o.logger.warn("instance exited; restarting", fields);
           else o.logger.info(`instance ${verb}`, fields);
           emit(spec.id, verb, {

@@ -11,11 +11,15 @@ import { fileURLToPath } from "node:url";
 import type { Logger as XdsLogger } from "../../../xds/logger.js";
 import { DEFAULTS, readEnvironment } from "../../control/environment.js";
 import type { Logger } from "../../control/logger.js";
-import type { ServiceChainSpec, ServiceSpec, WorkloadSpec } from "../../control/model/index.js";
+import type {
+  ServiceChainSpec,
+  ServiceFunctionSpec,
+  ServiceSpec,
+  WorkloadSpec,
+} from "../../control/model/index.js";
 import type { Resource, StoredResource } from "../../control/model/resource.js";
 import type { ControlServer } from "../../control/server.js";
 import type { Store } from "../../control/store/store.js";
-import type { Runtime } from "../../runtime/index.js";
 import { ApiClient } from "../client.js";
 import type { CliContext } from "../context.js";
 import type { ServerFlags } from "./server.js";
@@ -143,7 +147,7 @@ export async function upCommand(ctx: CliContext, flags: UpFlags): Promise<void> 
         ready = r;
         return r !== undefined;
       })
-    : waitForInstances(rt, server, READY_TIMEOUT_MS, (line) => step("waiting", line));
+    : waitForInstances(server, READY_TIMEOUT_MS, (line) => step("waiting", line));
   const ok = await Promise.race([waited, stop.then(() => false)]);
   if (!stopping) {
     if (ready) step("chain", `${DEMO.chain} Ready, ingress ${ready.address}:${ready.port}`);
@@ -263,9 +267,8 @@ async function waitForChain(
   return undefined;
 }
 
-/** Resolves true once every instance the runtime runs is connected to the control server. */
+/** Resolves true once every instance the stored ServiceFunctions ask for is connected. */
 async function waitForInstances(
-  rt: Runtime,
   server: ControlServer,
   timeoutMs: number,
   progress: (line: string) => void,
@@ -273,8 +276,13 @@ async function waitForInstances(
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    const want = rt.instances();
-    const missing = want.filter((i) => !server.xds.instances.get(i.id)).map((i) => i.id);
+    const want = (await server.store.list("ServiceFunction")).flatMap((f) =>
+      Array.from(
+        { length: (f.spec as ServiceFunctionSpec).replicas ?? 1 },
+        (_, i) => `${f.metadata.name}-${i}`,
+      ),
+    );
+    const missing = want.filter((id) => !server.xds.instances.get(id));
     if (missing.length === 0) return true;
     const line = `waiting for ${missing.join(", ")} to connect`;
     if (line !== last) progress(line);
