@@ -483,6 +483,22 @@ describe("load balancer → Cluster", () => {
     expect(cluster.outlier_detection).toBeUndefined();
     expect(cluster.metadata).toBeUndefined();
   });
+
+  it("a cluster toward the next hop retries once on another instance (one may not have bound yet)", () => {
+    const out = chainResources(
+      edgeChain({
+        hops: [FW, { function: "edge-lb", type: "loadbalancer", config: { policy: "round_robin" } }],
+        instances: {
+          "edge-fw": [{ id: "f", address: "127.64.0.1" }],
+          "edge-lb": [{ id: "l", address: "127.64.0.3" }],
+        },
+      }),
+    );
+    expect(catenaMetadata(held(out, "f")["Cluster web-edge/0/next"] as ProtoJson)).toEqual({
+      connectRetries: 1,
+    });
+    expect((held(out, "l")["Cluster web-edge/1/next"] as ProtoJson).metadata).toBeUndefined();
+  });
 });
 
 describe("instances", () => {

@@ -108,7 +108,11 @@ export function resolveChain(
   get: Lookup,
   endpoints: (service: StoredResource) => UpstreamEndpoint[],
   instances: (fn: string) => readonly FunctionInstance[],
-  policy?: (service: StoredResource, port: number, destinations: readonly string[]) => ServicePolicy | undefined,
+  policy?: (
+    service: StoredResource,
+    port: number,
+    destinations: readonly string[],
+  ) => ServicePolicy | undefined,
 ): ResolvedChain {
   const spec = chain.spec as ServiceChainSpec;
   const service = get("Service", spec.service);
@@ -214,6 +218,9 @@ export function chainResources(input: ChainInput): ChainResources {
       name: clusterName,
       proxyProtocol: !toEndpoints || input.serviceProxyProtocol,
       lb: lb === undefined ? undefined : (hops[lb]?.config as LoadBalancerConfig),
+      // Between hops, an instance is routed to once connected, which may be just before its listener
+      // is bound (scale-up): one retry on another instance hides that window.
+      minConnectRetries: toEndpoints ? 0 : 1,
     });
     const assignment = clusterLoadAssignment({
       clusterName,
@@ -400,8 +407,11 @@ export function hopCluster(input: {
   name: string;
   proxyProtocol: boolean;
   lb?: LoadBalancerConfig;
+  /** Connect retries on another endpoint even when no load balancer hop asks for them. */
+  minConnectRetries?: number;
 }): Resource {
   const { lb } = input;
+  const connectRetries = Math.max(lb?.retries ? lb.retries.attempts - 1 : 0, input.minConnectRetries ?? 0);
   const extra: Record<string, unknown> = {};
   if (lb?.healthCheck) {
     const hc = lb.healthCheck;
@@ -434,7 +444,7 @@ export function hopCluster(input: {
     lbPolicy: LB_POLICY[lb?.policy ?? "round_robin"],
     ...(input.proxyProtocol ? { upstreamProxyProtocol: "V2" as const } : {}),
     // Retries after the first attempt; Envoy's TcpProxy has max_connect_attempts, but on the listener.
-    ...(lb?.retries ? { metadata: { catena: { connectRetries: lb.retries.attempts - 1 } } } : {}),
+    ...(connectRetries > 0 ? { metadata: { catena: { connectRetries } } } : {}),
     extra,
   });
 }
