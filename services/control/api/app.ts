@@ -11,8 +11,8 @@ import { parseLabelSelector } from "../store/index.js";
 import type { LabelSelector, Store, Watch } from "../store/store.js";
 import type { Applier, ObjectRef } from "./apply.js";
 import { documentsFromBody, locateDetails } from "./documents.js";
-import { type IpamRouteDeps, registerIpamRoutes } from "./ipam-routes.js";
 import { sendError } from "./http-errors.js";
+import { type IpamRouteDeps, registerIpamRoutes } from "./ipam-routes.js";
 import { type RegistryRouteDeps, registerRegistryRoutes } from "./registry-routes.js";
 
 export const BODY_LIMIT = 4 * 1024 * 1024;

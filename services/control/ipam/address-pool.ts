@@ -53,7 +53,10 @@ export class AddressPool {
       const ex = parseCidr(text);
       if (!ex.ok) throw invalid(`exclude[${i}]`, ex.message);
       if (ex.value.family !== cidr.family) continue;
+      // bigint: Math.max/min do not take them.
+      // biome-ignore lint/complexity/useMathMinMax: bigint operands
       const first = ex.value.first < this.low ? this.low : ex.value.first;
+      // biome-ignore lint/complexity/useMathMinMax: bigint operands
       const last = ex.value.last > this.high ? this.high : ex.value.last;
       if (first <= last) ranges.push({ first, last });
     }

@@ -1,6 +1,6 @@
 // Building blocks shared by the kinds' schemas. Every schema is plain JSON Schema (TypeBox), so the
 // same objects drive ajv validation and the exported editor schema.
-import { type TInteger, type TSchema, type TUnsafe, Type } from "@sinclair/typebox";
+import { type TInteger, type TUnsafe, Type } from "@sinclair/typebox";
 
 /**
  * `patternErrorMessage` (and `errorMessage` for property-count rules) are annotations that VS Code
