@@ -108,7 +108,7 @@ export function age(since: string, now = Date.now()): string {
 }
 
 /** kubectl-like borderless table. */
-const BARE = {
+export const BARE = {
   top: "",
   "top-mid": "",
   "top-left": "",

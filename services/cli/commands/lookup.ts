@@ -4,6 +4,7 @@ import Table from "cli-table3";
 import type { LookupResponse } from "../client.js";
 import type { CliContext } from "../context.js";
 import { usage } from "../exit.js";
+import { BARE } from "../output.js";
 
 export interface LookupFlags {
   watch?: boolean;
@@ -51,23 +52,7 @@ export function renderLookup(r: LookupResponse, showHealth: boolean): string {
   const head = ["ADDRESS", "PORT", "WEIGHT", "PORT NAME", "SOURCE", ...(showHealth ? ["HEALTHY"] : [])];
   const table = new Table({
     head,
-    chars: {
-      top: "",
-      "top-mid": "",
-      "top-left": "",
-      "top-right": "",
-      bottom: "",
-      "bottom-mid": "",
-      "bottom-left": "",
-      "bottom-right": "",
-      left: "",
-      "left-mid": "",
-      mid: "",
-      "mid-mid": "",
-      right: "",
-      "right-mid": "",
-      middle: "",
-    },
+    chars: BARE,
     style: { head: [], border: [], "padding-left": 0, "padding-right": 3 },
   });
   for (const e of r.endpoints)
