@@ -98,13 +98,22 @@ describe("state on a three-node NATS cluster", () => {
     // The killed node comes back and catches up; the state is whole on it too.
     await cluster.start(killed);
     await cluster.ready();
-    const back = await openKvStore({ servers: [cluster.nodes[killed]?.url as string], root });
-    try {
-      await back.sync(30_000);
-      expect((await back.list("Service")).length).toBeGreaterThanOrEqual(acked.size);
-    } finally {
-      await back.close();
+    // A restarted node serves reads while its replica is still catching up: "catches up" is
+    // eventual, so poll (bounded) until its view holds every acknowledged apply.
+    const deadline = Date.now() + 30_000;
+    let seen = 0;
+    for (;;) {
+      const back = await openKvStore({ servers: [cluster.nodes[killed]?.url as string], root });
+      try {
+        await back.sync(30_000);
+        seen = (await back.list("Service")).length;
+      } finally {
+        await back.close();
+      }
+      if (seen >= acked.size || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 1000));
     }
+    expect(seen).toBeGreaterThanOrEqual(acked.size);
     console.info(
       `cluster kill: ${acked.size} applies acknowledged (${ackedBeforeKill} before the kill), ${refused.length} refused`,
     );
