@@ -144,7 +144,14 @@ describe("service registry", () => {
   });
 
   it("a blocking watch returns on change with a new index, and after wait with the same index", async () => {
-    const first = await request(mesh.control.url, "GET", "/v1/services/web/endpoints");
+    // The previous test's DELETE may still be compiling: read the index once it has settled.
+    let first = await request(mesh.control.url, "GET", "/v1/services/web/endpoints");
+    for (let i = 0; i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await request(mesh.control.url, "GET", "/v1/services/web/endpoints");
+      if (again.headers.get("x-catena-index") === first.headers.get("x-catena-index")) break;
+      first = again;
+    }
     const index = Number(first.headers.get("x-catena-index"));
     expect(index).toBe((first.body as LookupBody).index);
 
