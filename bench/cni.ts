@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pino } from "pino";
 import { startControlServer } from "../services/control/server.js";
+import { deleteEventStream } from "../test/support/nats.js";
 
 const run = promisify(execFile);
 const REPO = fileURLToPath(new URL("..", import.meta.url)).replace(/\/dist\/$/, "/");
@@ -244,6 +245,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < setups.length; i++)
       await run("ip", ["link", "del", bridge(i)]).catch(() => undefined);
     await control.close();
+    await deleteEventStream(process.env.CATENA_NATS_URL ?? "nats://127.0.0.1:4222", root).catch(
+      () => undefined,
+    );
     await rm(work, { recursive: true, force: true });
   }
 }
