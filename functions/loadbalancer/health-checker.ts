@@ -3,7 +3,7 @@
 // timeout fails. healthyThreshold successes in a row mark an endpoint healthy, unhealthyThreshold
 // failures unhealthy; the first verdict for a new endpoint needs a single probe (Envoy's startup
 // rule). Transitions are reported through onTransition; nothing is logged per probe.
-import { connect } from "node:net";
+import { connect, isIP } from "node:net";
 import { SDK_ERROR, SdkError } from "../sdk/errors.js";
 import { type Endpoint, endpointKey } from "./endpoint.js";
 
@@ -24,24 +24,38 @@ export interface HealthCheckOptions {
   probe?: HealthProbe;
 }
 
-/** The TCP check: connect, and close at once. */
-export const tcpConnectProbe: HealthProbe = (endpoint, signal) =>
-  new Promise((resolve) => {
-    const s = connect({ host: endpoint.address, port: endpoint.port });
-    let settled = false;
-    const done = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener("abort", onAbort);
-      s.destroy();
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    signal.addEventListener("abort", onAbort);
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-    if (signal.aborted) done(false);
-  });
+/**
+ * The TCP check: connect, and close at once. From `localAddress` when given (a host sends its
+ * checks from its own address, like its traffic: a backend may filter on it).
+ */
+export function tcpProbeFrom(localAddress?: string): HealthProbe {
+  return (endpoint, signal) =>
+    new Promise((resolve) => {
+      const s = connect({
+        host: endpoint.address,
+        port: endpoint.port,
+        localAddress:
+          localAddress !== undefined && isIP(localAddress) === isIP(endpoint.address)
+            ? localAddress
+            : undefined,
+      });
+      let settled = false;
+      const done = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        s.destroy();
+        resolve(ok);
+      };
+      const onAbort = () => done(false);
+      signal.addEventListener("abort", onAbort);
+      s.once("connect", () => done(true));
+      s.once("error", () => done(false));
+      if (signal.aborted) done(false);
+    });
+}
+
+export const tcpConnectProbe: HealthProbe = tcpProbeFrom();
 
 interface Target {
   endpoint: Endpoint;

@@ -9,6 +9,7 @@ export {
   type HealthProbe,
   type HealthState,
   tcpConnectProbe,
+  tcpProbeFrom,
 } from "./health-checker.js";
 export { type LeastRequestOptions, LeastRequestPicker } from "./least-request.js";
 export {

@@ -3,7 +3,7 @@
 // circuit_breakers and connect retries come from the Cluster via the loadbalancer building blocks; the
 // upstream PROXY v2 transport socket says whether a header goes out first. Updates keep what they can
 // (health state, ejections, open connections): a change here never drops an established connection.
-import { isIP, connect as netConnect, type Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
 import type { Logger } from "../../xds/logger.js";
 import { structToJson } from "../../xds/wire/struct.js";
 import { CircuitBreaker } from "../loadbalancer/circuit-breaker.js";
@@ -14,7 +14,7 @@ import {
 } from "../loadbalancer/cluster-config.js";
 import { type Endpoint, endpointKey } from "../loadbalancer/endpoint.js";
 import { murmur3 } from "../loadbalancer/hash.js";
-import { ActiveHealthChecker } from "../loadbalancer/health-checker.js";
+import { ActiveHealthChecker, tcpProbeFrom } from "../loadbalancer/health-checker.js";
 import { hashSourceAddress, LoadBalancer } from "../loadbalancer/load-balancer.js";
 import { OutlierDetector } from "../loadbalancer/outlier-detector.js";
 import { attemptEndpoints, RetryBudget } from "../loadbalancer/retry.js";
@@ -112,30 +112,6 @@ export function compileCluster(json: unknown): Validated<ClusterPlan> {
     else plan.connectAttempts = 1 + r;
   }
   return errors.result(plan);
-}
-
-/** The TCP check, sent from the instance's own address like its traffic (a backend may filter on it). */
-function sourcedProbe(e: Endpoint, signal: AbortSignal, local: string | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect({
-      host: e.address,
-      port: e.port,
-      localAddress: local !== undefined && isIP(local) === isIP(e.address) ? local : undefined,
-    });
-    let settled = false;
-    const done = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      signal.removeEventListener("abort", onAbort);
-      s.destroy();
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    signal.addEventListener("abort", onAbort);
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-    if (signal.aborted) done(false);
-  });
 }
 
 /** ClusterLoadAssignment → endpoints; field errors otherwise. */
@@ -242,7 +218,7 @@ export class UpstreamCluster {
     if (!hc) return undefined;
     const checker: ActiveHealthChecker = new ActiveHealthChecker({
       ...hc,
-      probe: (e, signal) => sourcedProbe(e, signal, this.#deps.localAddress),
+      probe: tcpProbeFrom(this.#deps.localAddress),
       onTransition: (e, healthy) => {
         if (this.#health !== checker) return;
         this.#lb.setActiveHealth(endpointKey(e), healthy);
