@@ -4,11 +4,11 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, open, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify from "fastify";
+import { freePort } from "../services/control/events/nats-server-process.js";
 import { deleteEventStream } from "../test/support/nats.js";
 
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -25,14 +25,6 @@ function summary(samples: number[]): { p50: number; p99: number; mean: number } 
     p99: percentile(sorted, 99),
     mean: samples.reduce((a, b) => a + b, 0) / samples.length,
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function network(name: string, i: number) {

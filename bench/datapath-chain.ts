@@ -8,11 +8,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadHostProtos } from "../functions/sdk/protos.js";
+import { freePort } from "../services/control/events/nats-server-process.js";
 import {
   AdsServer,
   clusterLoadAssignment,
@@ -34,14 +35,6 @@ const REPO = fileURLToPath(new URL("../", import.meta.url));
 const NET = "127.64.200";
 const ip = (n: number) => `${NET}.${n}`;
 const children: ChildProcess[] = [];
-
-async function freePort(host: string): Promise<number> {
-  const s = createServer().listen(0, host);
-  await once(s, "listening");
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 function dial(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {

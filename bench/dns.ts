@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import * as dnsPacket from "dns-packet";
+import { freePort } from "../services/control/events/nats-server-process.js";
 import { spawnCatena } from "../test/support/cli.js";
 import { post, settled, startTestControl } from "../test/support/control.js";
 
@@ -26,14 +27,6 @@ const CHURN_SECONDS = 10;
 const MAX_IN_FLIGHT = 64;
 
 const addr = (i: number, k: number) => `10.${k}.${i >> 8}.${i & 255}`;
-
-async function freePort(): Promise<number> {
-  const s = createSocket("udp4");
-  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function dnsperf(port: number, file: string, args: string[]): Promise<string> {
   const { stdout } = await run("dnsperf", ["-s", "127.0.0.1", "-p", String(port), "-d", file, ...args], {

@@ -23,10 +23,10 @@
 import { type ChildProcess, execFileSync, fork, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../services/control/events/nats-server-process.js";
 import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "../test/support/nats.js";
 import { TYPE_URL } from "../xds/type-urls.js";
 import type {
@@ -78,14 +78,6 @@ function median(xs: number[]): number {
     [...xs].sort((a, b) => a - b),
     50,
   );
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** CPU time (user + system, ms) and resident set (KiB) of a process, from /proc. */

@@ -3,11 +3,11 @@
 // (11), DEL succeeds locally and is replayed once the server is back.
 
 import { mkdtemp, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { type ControlServer, startControlServer } from "../../services/control/server.js";
 import { getJson, post } from "../support/control.js";
 import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "../support/nats.js";
@@ -39,15 +39,6 @@ function plugin(command: string, stdin: string, env: Record<string, string> = EN
 
 const conf = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ cniVersion: "1.1.0", name: "n", type: "catena-cni", network: "pods", ...extra });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
-}
 
 beforeAll(async () => {
   bin = await catenaCniDir();

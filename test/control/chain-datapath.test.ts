@@ -6,6 +6,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBuiltinFunctions } from "../../functions/builtins.js";
 import { FunctionHost } from "../../functions/sdk/host.js";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
 
 // A third octet of its own, so these addresses are nobody else's.
@@ -18,14 +19,6 @@ let control: TestControl;
 let backends: Server[] = [];
 let hosts: FunctionHost[] = [];
 let port = 0;
-
-async function freePort(address: string): Promise<number> {
-  const s = createServer().listen(0, address);
-  await once(s, "listening");
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 /** Speaks first ("backend-<i>\n", as SMTP or SSH would), then echoes. */
 async function backend(i: number): Promise<Server> {

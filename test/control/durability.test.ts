@@ -1,20 +1,12 @@
 // kill -9 of the control server during a stream of applies: after a restart on the same data
 // directory, every apply that was acknowledged is there.
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { spawnCatena } from "../support/cli.js";
 import { deleteEventStream, SHARED_NATS_URL, uniqueRoot } from "../support/nats.js";
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function waitHealthy(url: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

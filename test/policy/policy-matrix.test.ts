@@ -8,6 +8,7 @@ import { connect, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadBuiltinFunctions } from "../../functions/builtins.js";
 import { FunctionHost } from "../../functions/sdk/host.js";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { chainProgrammed } from "../../services/control/status/datapath-status.js";
 import { post, startTestControl, type TestControl } from "../support/control.js";
 
@@ -26,14 +27,6 @@ let control: TestControl;
 let host: FunctionHost | undefined;
 let backend: Server;
 const ports: Record<Dest, number> = { billing: 0, public: 0, vault: 0 };
-
-async function freePort(address: string): Promise<number> {
-  const s = createServer().listen(0, address);
-  await once(s, "listening");
-  const p = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 const object = (
   kind: string,

@@ -3,8 +3,10 @@
 import { randomInt } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer, connect as netConnect, type Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
+
+export { freePort } from "../../services/control/events/nats-server-process.js";
 
 const SOURCE_MAIN = fileURLToPath(new URL("../../services/cli/main.ts", import.meta.url));
 const BUILT_MAIN = fileURLToPath(new URL("../../dist/services/cli/main.js", import.meta.url));
@@ -14,16 +16,6 @@ export function catenaCommand(): string[] {
   return process.env.CATENA_TEST_BUILT
     ? [process.execPath, BUILT_MAIN]
     : [process.execPath, "--import", "tsx", SOURCE_MAIN];
-}
-
-/** A free TCP port on an address (bound and released; UDP on the same number is free in practice). */
-export async function freePort(address = "127.0.0.1"): Promise<number> {
-  const s = createServer();
-  s.listen(0, address);
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** A /24 in 127.180.0.0–127.239.255.0: away from the 127.64.0.0/16 other tests bind in. */

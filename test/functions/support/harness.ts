@@ -26,6 +26,8 @@ import {
   typedConfig,
 } from "../../../xds/index.js";
 
+export { freePort } from "../../../services/control/events/nats-server-process.js";
+
 loadHostProtos();
 
 export const BANDWIDTH_TYPE_URL = "type.googleapis.com/catena.v1.Bandwidth";
@@ -50,16 +52,6 @@ export async function startXds(): Promise<XdsServer> {
       await server.close();
     },
   };
-}
-
-/** A free port on an address (bound and released). */
-export async function freePort(address: string): Promise<number> {
-  const s = createServer();
-  s.listen(0, address);
-  await once(s, "listening");
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 // ---- filters in the Envoy dialect, as the compiler emits them ----
