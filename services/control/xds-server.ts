@@ -81,6 +81,7 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
             type: (fn.spec as ServiceFunctionSpec).type,
             ...(typeof meta.address === "string" ? { address: meta.address } : {}),
             ...(typeof meta.admin === "string" ? { admin: meta.admin } : {}),
+            ...(typeof meta.csr === "string" ? { csr: meta.csr } : {}),
           });
         }
         if (!admission.ok) logger.warn({ node: node.id, reason: admission.reason }, "xDS node refused");

@@ -12,6 +12,8 @@ export interface FunctionInstance {
   address?: string;
   /** Its admin endpoint (node metadata `admin`), `host:port`. */
   admin?: string;
+  /** Its certificate signing request (node metadata `csr`, PEM): the key the mesh CA certifies. */
+  csr?: string;
   connectedAt: string;
 }
 
