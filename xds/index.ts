@@ -58,6 +58,9 @@ export {
 } from "./resources/cluster-load-assignment.js";
 export {
   type CidrInput,
+  type ConnectRoute,
+  type ConnectTerminatorInput,
+  connectTerminatorListener,
   type FilterChainMatchInput,
   listenerFromObject,
   type NetworkFilter,
@@ -80,6 +83,13 @@ export {
   type ValidationContextSecretInput,
   validationContextSecret,
 } from "./resources/secret.js";
+export {
+  type CommonTlsInput,
+  commonTlsContext,
+  downstreamTlsSocket,
+  http2ProtocolOptions,
+  upstreamTlsSocket,
+} from "./resources/tls.js";
 export {
   adsConfigSource,
   cidrRange,

@@ -22,6 +22,7 @@ const PROTO_FILES = [
   "envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol.proto",
   "envoy/extensions/transport_sockets/proxy_protocol/v3/upstream_proxy_protocol.proto",
   "envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "xds/type/v3/typed_struct.proto",
   "google/rpc/status.proto",
 ];

@@ -19,6 +19,7 @@ export const TYPE_URL = {
   listenerProxyProtocol: `${PREFIX}envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol`,
   upstreamProxyProtocol: `${PREFIX}envoy.extensions.transport_sockets.proxy_protocol.v3.ProxyProtocolUpstreamTransport`,
   rawBuffer: `${PREFIX}envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer`,
+  httpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
 } as const;
 
 export type TypeUrlName = keyof typeof TYPE_URL;
@@ -35,6 +36,7 @@ export const FILTER_NAME = {
   listenerProxyProtocol: "envoy.filters.listener.proxy_protocol",
   upstreamProxyProtocol: "envoy.transport_sockets.upstream_proxy_protocol",
   rawBuffer: "envoy.transport_sockets.raw_buffer",
+  httpProtocolOptions: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 } as const;
 
 /**

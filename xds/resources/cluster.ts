@@ -2,17 +2,13 @@
 import { encodeResource, type Resource } from "../resource.js";
 import { FILTER_NAME, TYPE_URL } from "../type-urls.js";
 import type { Json } from "../wire/struct.js";
+import { type CommonTlsInput, http2ProtocolOptions, upstreamTlsSocket } from "./tls.js";
 import { adsConfigSource, duration, filterMetadata, typedConfig } from "./typed-config.js";
 
 export type LbPolicy = "ROUND_ROBIN" | "LEAST_REQUEST" | "RING_HASH" | "RANDOM" | "MAGLEV";
 
-export interface UpstreamTlsInput {
-  sni?: string;
-  /** SDS Secret with the client certificate, fetched over ADS. */
-  certificateSecret?: string;
-  /** SDS Secret with the validation context (trusted CA), fetched over ADS. */
-  validationSecret?: string;
-}
+/** Upstream TLS: the common context's fields and an SNI. */
+export type UpstreamTlsInput = CommonTlsInput & { sni?: string };
 
 export interface EdsClusterInput {
   name: string;
@@ -23,32 +19,12 @@ export interface EdsClusterInput {
   upstreamTls?: UpstreamTlsInput;
   /** Start every upstream connection with a PROXY protocol header of this version. */
   upstreamProxyProtocol?: "V1" | "V2";
+  /** Speak HTTP/2 to the endpoints (HttpProtocolOptions), as a CONNECT tunnel needs. */
+  http2?: boolean;
   /** Cluster metadata: filter_metadata per namespace. */
   metadata?: Record<string, { [key: string]: Json }>;
   /** Raw Cluster fields (proto names): health_checks, outlier_detection, circuit_breakers... */
   extra?: Record<string, unknown>;
-}
-
-function upstreamTlsSocket(tls: UpstreamTlsInput): Record<string, unknown> {
-  const common: Record<string, unknown> = {};
-  if (tls.certificateSecret) {
-    common.tls_certificate_sds_secret_configs = [
-      { name: tls.certificateSecret, sds_config: adsConfigSource() },
-    ];
-  }
-  if (tls.validationSecret) {
-    common.validation_context_sds_secret_config = {
-      name: tls.validationSecret,
-      sds_config: adsConfigSource(),
-    };
-  }
-  return {
-    name: FILTER_NAME.tlsTransportSocket,
-    typed_config: typedConfig(TYPE_URL.upstreamTlsContext, {
-      common_tls_context: common,
-      ...(tls.sni ? { sni: tls.sni } : {}),
-    }),
-  };
 }
 
 /** The plain transport socket, which an upstream_proxy_protocol socket must wrap when nothing else is. */
@@ -85,6 +61,7 @@ export function edsCluster(input: EdsClusterInput): Resource {
     connect_timeout: duration(input.connectTimeoutMs ?? 5000),
     lb_policy: input.lbPolicy ?? "ROUND_ROBIN",
     ...(socket ? { transport_socket: socket } : {}),
+    ...(input.http2 ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
     ...(input.metadata ? { metadata: filterMetadata(input.metadata) } : {}),
     ...input.extra,
   };

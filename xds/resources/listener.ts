@@ -26,6 +26,8 @@ export interface TcpProxyInput {
   idleTimeoutMs?: number;
   /** Tunnel the TCP stream over HTTP/2 CONNECT to this authority (the VPN hop). */
   tunnelingHostname?: string;
+  /** Request headers the tunnel's CONNECT carries; values may use Envoy's command operators. */
+  tunnelingHeaders?: Record<string, string>;
 }
 
 export function tcpProxyFilter(input: TcpProxyInput): NetworkFilter {
@@ -34,7 +36,15 @@ export function tcpProxyFilter(input: TcpProxyInput): NetworkFilter {
     cluster: input.cluster,
   };
   if (input.idleTimeoutMs !== undefined) fields.idle_timeout = duration(input.idleTimeoutMs);
-  if (input.tunnelingHostname) fields.tunneling_config = { hostname: input.tunnelingHostname };
+  if (input.tunnelingHostname) {
+    const headers = Object.entries(input.tunnelingHeaders ?? {}).map(([key, value]) => ({
+      header: { key, value },
+    }));
+    fields.tunneling_config = {
+      hostname: input.tunnelingHostname,
+      ...(headers.length > 0 ? { headers_to_add: headers } : {}),
+    };
+  }
   return networkFilter(FILTER_NAME.tcpProxy, typedConfig(TYPE_URL.tcpProxy, fields));
 }
 
@@ -108,4 +118,63 @@ export function tcpProxyListener(input: TcpProxyListenerInput): Resource {
 /** Any Listener given in proto object form; the name is read from it. */
 export function listenerFromObject(listener: { name: string; [field: string]: unknown }): Resource {
   return encodeResource(TYPE_URL.listener, listener.name, listener);
+}
+
+export interface ConnectRoute {
+  /** The virtual host's name. */
+  name: string;
+  /** `:authority` values it answers. */
+  domains: readonly string[];
+  /** Where the tunnelled stream goes. */
+  cluster: string;
+}
+
+export interface ConnectTerminatorInput {
+  name: string;
+  address: string;
+  port: number;
+  /** The filter chain's `transport_socket` (downstreamTlsSocket). */
+  transportSocket?: Record<string, unknown>;
+  routes: readonly ConnectRoute[];
+  metadata?: Record<string, { [key: string]: Json }>;
+}
+
+/**
+ * A listener that terminates HTTP/2 CONNECT (Envoy's "terminating CONNECT"): an
+ * HttpConnectionManager whose routes send each tunnelled stream, by authority, to a TCP cluster.
+ */
+export function connectTerminatorListener(input: ConnectTerminatorInput): Resource {
+  const connect = { upgrade_type: "CONNECT" };
+  const hcm = typedConfig(TYPE_URL.httpConnectionManager, {
+    stat_prefix: input.name,
+    codec_type: "HTTP2",
+    http2_protocol_options: { allow_connect: true },
+    upgrade_configs: [connect],
+    route_config: {
+      name: input.name,
+      virtual_hosts: input.routes.map((r) => ({
+        name: r.name,
+        domains: [...r.domains],
+        routes: [
+          {
+            match: { connect_matcher: {} },
+            route: { cluster: r.cluster, upgrade_configs: [{ ...connect, connect_config: {} }] },
+          },
+        ],
+      })),
+    },
+    http_filters: [{ name: FILTER_NAME.router, typed_config: typedConfig(TYPE_URL.router) }],
+  });
+  const listener: Record<string, unknown> = {
+    name: input.name,
+    address: socketAddress(input.address, input.port),
+    filter_chains: [
+      {
+        ...(input.transportSocket ? { transport_socket: input.transportSocket } : {}),
+        filters: [{ name: FILTER_NAME.httpConnectionManager, typed_config: hcm }],
+      },
+    ],
+    ...(input.metadata ? { metadata: filterMetadata(input.metadata) } : {}),
+  };
+  return encodeResource(TYPE_URL.listener, input.name, listener);
 }

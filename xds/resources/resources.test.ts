@@ -5,9 +5,10 @@ import { TYPE_URL } from "../type-urls.js";
 import { apiListener } from "./api-listener.js";
 import { edsCluster } from "./cluster.js";
 import { clusterLoadAssignment } from "./cluster-load-assignment.js";
-import { proxyProtocolListenerFilter, tcpProxyListener } from "./listener.js";
+import { connectTerminatorListener, proxyProtocolListenerFilter, tcpProxyListener } from "./listener.js";
 import { routeConfiguration } from "./route-configuration.js";
 import { tlsCertificateSecret } from "./secret.js";
+import { downstreamTlsSocket } from "./tls.js";
 import { typedConfig, typedStruct } from "./typed-config.js";
 
 function roundTrip(r: Resource): Record<string, unknown> {
@@ -224,6 +225,91 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
       name: "svc-routes",
       virtual_hosts: [
         { name: "svc", domains: ["*"], routes: [{ match: { prefix: "" }, route: { cluster: "web" } }] },
+      ],
+    },
+  },
+  {
+    name: "tunnelling cluster speaks HTTP/2 over TLS 1.3 with SAN matchers and SDS secrets",
+    build: () =>
+      edsCluster({
+        name: "c/0/next",
+        http2: true,
+        upstreamTls: {
+          certificateSecret: "spiffe://td/function/a/1",
+          validationSecret: "ROOTCA",
+          sanUriPrefixes: ["spiffe://td/function/b/"],
+          alpnProtocols: ["h2"],
+          tlsVersion: "TLSv1_3",
+        },
+      }),
+    expect: {
+      transport_socket: {
+        name: "envoy.transport_sockets.tls",
+        typed_config: {
+          common_tls_context: {
+            tls_params: { tls_minimum_protocol_version: "TLSv1_3", tls_maximum_protocol_version: "TLSv1_3" },
+            alpn_protocols: ["h2"],
+            tls_certificate_sds_secret_configs: [{ name: "spiffe://td/function/a/1" }],
+            combined_validation_context: {
+              default_validation_context: {
+                match_typed_subject_alt_names: [
+                  { san_type: "URI", matcher: { prefix: "spiffe://td/function/b/" } },
+                ],
+              },
+              validation_context_sds_secret_config: { name: "ROOTCA" },
+            },
+          },
+        },
+      },
+      typed_extension_protocol_options: {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+          explicit_http_config: { http2_protocol_options: {} },
+        },
+      },
+    },
+  },
+  {
+    name: "connect terminator routes CONNECT by authority behind mutual TLS",
+    build: () =>
+      connectTerminatorListener({
+        name: "vpn/15008",
+        address: "127.68.0.2",
+        port: 15008,
+        transportSocket: downstreamTlsSocket({ certificateSecret: "s", validationSecret: "ROOTCA" }),
+        routes: [{ name: "c/1", domains: ["inventory:5432"], cluster: "c/1/exit" }],
+      }),
+    expect: {
+      name: "vpn/15008",
+      filter_chains: [
+        {
+          transport_socket: { typed_config: { require_client_certificate: { value: true } } },
+          filters: [
+            {
+              name: "envoy.filters.network.http_connection_manager",
+              typed_config: {
+                codec_type: "HTTP2",
+                http2_protocol_options: { allow_connect: true },
+                upgrade_configs: [{ upgrade_type: "CONNECT" }],
+                route_config: {
+                  virtual_hosts: [
+                    {
+                      domains: ["inventory:5432"],
+                      routes: [
+                        {
+                          match: { connect_matcher: {} },
+                          route: {
+                            cluster: "c/1/exit",
+                            upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: {} }],
+                          },
+                        },
+                      ],
+                    },
+                  ],
+                },
+              },
+            },
+          ],
+        },
       ],
     },
   },

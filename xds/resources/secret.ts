@@ -4,7 +4,8 @@ import { TYPE_URL } from "../type-urls.js";
 export interface TlsCertificateSecretInput {
   name: string;
   certificateChain: string;
-  privateKey: string;
+  /** Left out when the key never leaves its holder (the mesh CA certifies a CSR's key). */
+  privateKey?: string;
 }
 
 export interface ValidationContextSecretInput {
@@ -18,7 +19,7 @@ export function tlsCertificateSecret(input: TlsCertificateSecretInput): Resource
     name: input.name,
     tls_certificate: {
       certificate_chain: { inline_string: input.certificateChain },
-      private_key: { inline_string: input.privateKey },
+      ...(input.privateKey !== undefined ? { private_key: { inline_string: input.privateKey } } : {}),
     },
   });
 }
