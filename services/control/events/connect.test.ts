@@ -6,7 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { SHARED_NATS_URL, uniqueRoot } from "../../../test/support/nats.js";
-import { connectEventBus, type EventBusConnection } from "./connect.js";
+import { connectEventBus, type EventBusConnection, natsServers } from "./connect.js";
 import { freePort, probeNats } from "./nats-server-process.js";
 import { createEventPublisher } from "./publisher.js";
 import { streamName } from "./subject.js";
@@ -53,6 +53,26 @@ describe("connectEventBus", () => {
     publisher.emit({ kind: "service", name: "web", verb: "created" });
     await publisher.flush(5_000);
     expect(publisher.stats().published).toBe(1);
+  });
+
+  it("takes a comma-separated list of servers (CATENA_NATS_URL of a cluster), as nats.js servers does", async () => {
+    const root = uniqueRoot();
+    // The first server does not answer: the probe and the connection go on to the next.
+    const natsUrl = `${await deadUrl()}, ${SHARED_NATS_URL}`;
+    const c = track(
+      await connectEventBus({ natsUrl, root, dataDir: await tempDir(), startNatsServer: false }),
+    );
+    expect(c.mode).toBe("nats");
+    cleanups.push(async () => {
+      const nc = await connect({ servers: SHARED_NATS_URL });
+      await (await jetstreamManager(nc)).streams.delete(streamName(root)).catch(() => {});
+      await nc.close();
+    });
+    const publisher = createEventPublisher({ bus: c.bus, root, source: "t" });
+    publisher.emit({ kind: "service", name: "web", verb: "created" });
+    await publisher.flush(10_000);
+    expect(publisher.stats().published).toBe(1);
+    expect(natsServers(" nats://a:1,nats://b:2 ,")).toEqual(["nats://a:1", "nats://b:2"]);
   });
 
   it("starts its own nats-server with JetStream in the data directory when none answers", async () => {

@@ -53,7 +53,8 @@ export async function connectEventBus(options: ConnectEventBusOptions): Promise<
   const root = checkRoot(options.root);
   const logger = options.logger ?? silentLogger;
   const stream = streamName(root);
-  const natsBus = (servers: string) => createNatsBus({ ...options.nats, servers, root, logger });
+  const natsBus = (servers: string) =>
+    createNatsBus({ ...options.nats, servers: natsServers(servers), root, logger });
 
   if (await probeNats(options.natsUrl, options.probeTimeoutMs ?? 500)) {
     const bus = natsBus(options.natsUrl);
@@ -137,6 +138,15 @@ function connection(
       return stopping;
     },
   };
+}
+
+/**
+ * The servers of a NATS URL list as nats.js wants them: `nats://a:4222,nats://b:4222` (what
+ * CATENA_NATS_URL may hold, one node or several of a cluster) becomes an array; nats.js takes a
+ * single string as one URL.
+ */
+export function natsServers(urls: string | readonly string[]): string[] {
+  return (typeof urls === "string" ? urls.split(",") : urls).map((u) => u.trim()).filter((u) => u !== "");
 }
 
 /** A URL fit for logs: no credentials. */

@@ -7,6 +7,7 @@ import { type ServiceMsg, Svcm } from "@nats-io/services";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { lookupBody } from "../api/registry-routes.js";
+import { natsServers } from "../events/connect.js";
 import type { ServiceDirectory } from "./directory.js";
 
 export interface NatsLookupOptions {
@@ -50,7 +51,7 @@ export function startNatsLookup(options: NatsLookupOptions): NatsLookup {
   };
   const ready = (async () => {
     nc = await connect({
-      servers: options.servers,
+      servers: natsServers(options.servers),
       name: "catena-discovery-lookup",
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
