@@ -641,6 +641,42 @@ describe("resolveChain", () => {
     ).toMatchObject({ ok: false, reason: "UnsupportedHop" });
   });
 
+  it("a vpn hop cannot be fused; the peer's instances are gathered", () => {
+    const a = stored("ServiceFunction", "vpn-a", { type: "vpn", config: { peer: "vpn-b" } });
+    const b = stored("ServiceFunction", "vpn-b", { type: "vpn" });
+    const lookup = (kind: Kind, name: string) =>
+      kind === "ServiceFunction" && name === "vpn-a"
+        ? a
+        : kind === "ServiceFunction" && name === "vpn-b"
+          ? b
+          : get(kind, name);
+    const chain = (placement: string) =>
+      stored("ServiceChain", "c", {
+        service: "web",
+        ingress: { port: 80 },
+        placement,
+        hops: [{ function: "vpn-a" }],
+      });
+    const instances = (fn: string): FunctionInstance[] => [
+      {
+        id: `${fn}-1`,
+        function: fn,
+        type: "vpn",
+        address: fn === "vpn-a" ? "127.0.0.2" : "127.0.0.3",
+        connectedAt: "",
+      },
+    ];
+    expect(resolveChain(chain("fused"), lookup, () => [], instances)).toMatchObject({
+      ok: false,
+      reason: "UnsupportedHop",
+    });
+    const ok = resolveChain(chain("separate"), lookup, () => [], instances);
+    expect(ok.ok && ok.input.instances).toEqual({
+      "vpn-a": [{ id: "vpn-a-1", address: "127.0.0.2" }],
+      "vpn-b": [{ id: "vpn-b-1", address: "127.0.0.3" }],
+    });
+  });
+
   it("a missing ServiceFunction is an InvalidReference", () => {
     const chain = stored("ServiceChain", "c", {
       service: "web",
@@ -659,5 +695,103 @@ describe("resolveChain", () => {
       reason: "InvalidReference",
       message: "hop 0: ServiceFunction nope does not exist",
     });
+  });
+});
+
+describe("vpn hops", () => {
+  const VPN: HopInput = { function: "vpn-a", type: "vpn", config: { peer: "vpn-b" } };
+  const vpnChain = (hops: HopInput[], over: Partial<ChainInput> = {}) =>
+    edgeChain({
+      name: "inv",
+      service: "inventory",
+      port: 5432,
+      hops,
+      instances: {
+        ...edgeChain().instances,
+        "vpn-a": [{ id: "a-1", address: "127.67.0.2" }],
+        "vpn-b": [
+          { id: "b-1", address: "127.68.0.2" },
+          { id: "b-2", address: "127.68.0.3" },
+        ],
+      },
+      ...over,
+    });
+
+  it("the near gateway tunnels over mTLS + HTTP/2 to its peer's instances; the exit goes to the endpoints", () => {
+    const out = chainResources(vpnChain([FW, VPN]));
+    const a = held(out, "a-1");
+    expect(Object.keys(a).sort()).toEqual([
+      "Cluster inv/1/next",
+      "ClusterLoadAssignment inv/1/next",
+      "Listener inv/1",
+    ]);
+    const tcp = (a["Listener inv/1"]?.filter_chains as ProtoJson[])[0]?.filters as ProtoJson[];
+    expect(tcp[0]?.typed_config).toMatchObject({
+      cluster: "inv/1/next",
+      tunneling_config: {
+        hostname: "inventory:5432",
+        headers_to_add: [{ header: { key: "x-catena-downstream", value: "%DOWNSTREAM_REMOTE_ADDRESS%" } }],
+      },
+    });
+    expect(a["Cluster inv/1/next"]).toMatchObject({
+      transport_socket: {
+        typed_config: {
+          common_tls_context: {
+            tls_certificate_sds_secret_configs: [{ name: "spiffe://catena.local/function/vpn-a/a-1" }],
+            combined_validation_context: {
+              default_validation_context: {
+                match_typed_subject_alt_names: [
+                  { matcher: { prefix: "spiffe://catena.local/function/vpn-b/" } },
+                ],
+              },
+              validation_context_sds_secret_config: { name: "ROOTCA" },
+            },
+          },
+        },
+      },
+    });
+    const endpoints = (a["ClusterLoadAssignment inv/1/next"]?.endpoints as ProtoJson[])[0]?.lb_endpoints;
+    expect(JSON.stringify(endpoints)).toContain('"port_value":15008');
+    expect(JSON.stringify(endpoints)).toContain("127.68.0.3");
+    // The peer is not a hop: nothing of the chain's listeners, only the exit below.
+    expect(out.byInstance.has("b-1")).toBe(false);
+    expect(out.tunnels).toHaveLength(1);
+    const [tunnel] = out.tunnels;
+    expect(tunnel).toMatchObject({
+      peer: "vpn-b",
+      port: 15008,
+      from: "vpn-a",
+      route: { name: "inv/1", domains: ["inventory:5432"], cluster: "inv/1/exit" },
+    });
+    expect(tunnel?.instances.map((i) => i.id)).toEqual(["b-1", "b-2"]);
+    const exitCluster = decode(tunnel?.resources[0] as Resource);
+    expect(exitCluster.name).toBe("inv/1/exit");
+    expect(exitCluster.transport_socket).toBeUndefined(); // plain TCP to the Service
+  });
+
+  it("a vpn hop in the middle: the exit sends PROXY v2 to the next hop, which trusts the peer's instances", () => {
+    const out = chainResources(
+      vpnChain([{ ...VPN, config: { peer: "vpn-b", tunnelPort: 8443, authority: "inv.b" } }, LB]),
+    );
+    const exitCluster = decode(out.tunnels[0]?.resources[0] as Resource);
+    expect(exitCluster.transport_socket).toMatchObject(PROXY_V2_SOCKET);
+    expect(catenaMetadata(exitCluster)).toMatchObject({ chain: "inv", hop: 1 });
+    expect(out.tunnels[0]?.port).toBe(8443);
+    const lb = held(out, "lb-1")["Listener inv/1"];
+    const match = (lb?.filter_chains as ProtoJson[])[0]?.filter_chain_match as ProtoJson;
+    expect(JSON.stringify(match.direct_source_prefix_ranges)).toBe(
+      JSON.stringify([
+        { address_prefix: "127.68.0.2", prefix_len: { value: 32 } },
+        { address_prefix: "127.68.0.3", prefix_len: { value: 32 } },
+      ]),
+    );
+  });
+
+  it("with no peer instance, the hop after the tunnel is withheld", () => {
+    const out = chainResources(
+      vpnChain([VPN, LB], { instances: { ...vpnChain([]).instances, "vpn-b": [] } }),
+    );
+    expect(out.stages[1]?.withheld).toContain("its tunnel comes out at its peer");
+    expect(out.byInstance.has("lb-1")).toBe(false);
   });
 });

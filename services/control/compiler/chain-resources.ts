@@ -10,6 +10,7 @@ import {
   pluginTypeUrl,
 } from "../../../proto/catena/v1/protos.js";
 import {
+  type ConnectRoute,
   clusterLoadAssignment,
   duration,
   edsCluster,
@@ -34,10 +35,17 @@ import {
   type ServiceChainSpec,
   type ServiceFunctionSpec,
   type ServiceSpec,
+  type VpnConfig,
 } from "../model/index.js";
 import type { Kind, StoredResource } from "../model/resource.js";
 import type { FunctionInstance } from "../registry/instances.js";
 import { policyFilters, type ServicePolicy } from "./policy.js";
+import {
+  DEFAULT_TRUST_DOMAIN,
+  DEFAULT_TUNNEL_PORT,
+  DOWNSTREAM_HEADER,
+  tunnelClusterResources,
+} from "./vpn-resources.js";
 
 /** One hop as it runs: its ServiceFunction, that function's type, and the effective config. */
 export interface HopInput {
@@ -67,6 +75,8 @@ export interface ChainInput {
   instances: Record<string, { id: string; address: string }[]>;
   /** NetworkPolicy RBAC for the chain's first firewall hop (policy.ts), when a policy concerns the Service. */
   policy?: ServicePolicy;
+  /** SPIFFE trust domain of the mesh CA (vpn hops name certificates and peers by it). */
+  trustDomain?: string;
 }
 
 /** Where a listener of the chain runs: one per hop, or one for the whole chain when fused. */
@@ -87,11 +97,28 @@ export interface ChainProblem {
   message: string;
 }
 
+/**
+ * Where a vpn hop's tunnel comes out: the peer's instances answer CONNECT for `route` on `port`
+ * (one terminating listener per instance and port, merged across chains by the compiler).
+ */
+export interface TunnelExit {
+  peer: string;
+  port: number;
+  route: ConnectRoute;
+  /** The ServiceFunction allowed to open these tunnels (the hop's own). */
+  from: string;
+  /** Peer instances that terminate it. */
+  instances: { id: string; address: string }[];
+  /** What each of them holds for it besides the listener: the exit's cluster and assignment. */
+  resources: Resource[];
+}
+
 export interface ChainResources {
   stages: ChainStage[];
   /** Per instance id, what it must hold for this chain. */
   byInstance: Map<string, Resource[]>;
   problems: ChainProblem[];
+  tunnels: TunnelExit[];
 }
 
 export type ResolvedChain = { ok: true; input: ChainInput } | ({ ok: false } & ChainProblem);
@@ -139,11 +166,21 @@ export function resolveChain(
         message: `hop ${i}: ServiceFunction ${hop.function} is of type discovery, which runs no hops`,
       };
     }
+    if (fnSpec.type === "vpn" && spec.placement === "fused") {
+      // A tunnel ends in another process: there is no fused listener for it to be part of.
+      return {
+        ok: false,
+        reason: "UnsupportedHop",
+        message: `hop ${i}: ServiceFunction ${hop.function} is of type vpn, which cannot be fused`,
+      };
+    }
     const config = withDefaults(fnSpec.type, effectiveHopConfig(fnSpec.config, hop.config));
     hops.push({ function: hop.function, type: fnSpec.type, config });
-    byFunction[hop.function] ??= instances(hop.function).flatMap((inst) =>
-      inst.address ? [{ id: inst.id, address: inst.address }] : [],
-    );
+    const addressed = (fn: string) =>
+      instances(fn).flatMap((inst) => (inst.address ? [{ id: inst.id, address: inst.address }] : []));
+    byFunction[hop.function] ??= addressed(hop.function);
+    const peer = fnSpec.type === "vpn" ? (config as VpnConfig).peer : undefined;
+    if (peer) byFunction[peer] ??= addressed(peer);
   }
   const serviceSpec = service.spec as ServiceSpec;
   const upstream = endpoints(service).map((e) => ({ address: e.address, port: e.port, weight: e.weight }));
@@ -180,7 +217,8 @@ function withDefaults(type: string, config: Record<string, unknown>): Record<str
 
 /** Every instance's resources for the chain (docs/design.md, "Hop resources"). */
 export function chainResources(input: ChainInput): ChainResources {
-  const out: ChainResources = { stages: [], byInstance: new Map(), problems: [] };
+  const out: ChainResources = { stages: [], byInstance: new Map(), problems: [], tunnels: [] };
+  const trustDomain = input.trustDomain ?? DEFAULT_TRUST_DOMAIN;
   const { name: chain, hops } = input;
   const last = hops.length - 1;
   const fused = input.placement === "fused";
@@ -189,17 +227,23 @@ export function chainResources(input: ChainInput): ChainResources {
     : hops.map((h, i) => ({ name: `${chain}/${i}`, hops: [i], fn: h.function }));
 
   const instancesOf = (fn: string) => input.instances[fn] ?? [];
+  // A vpn hop's traffic leaves from its peer's instances: the next hop trusts those.
+  const egressOf = (hop: number) => {
+    const h = hops[hop];
+    return instancesOf(h?.type === "vpn" ? (h.config as VpnConfig).peer : (h?.function ?? ""));
+  };
   const policyHop = hops.findIndex((h) => h.type === "firewall");
   for (const [s, stage] of stages.entries()) {
     const first = stage.hops[0] ?? 0;
     const lastHop = stage.hops[stage.hops.length - 1] ?? 0;
     const runs = instancesOf(stage.fn);
-    const previous = s > 0 ? instancesOf(stages[s - 1]?.fn ?? "") : [];
+    const previous = s > 0 ? egressOf(first - 1) : [];
     const info: ChainStage = { name: stage.name, hops: stage.hops, function: stage.fn, instances: [] };
     out.stages.push(info);
     // An empty source_prefix_ranges list matches any source: rather no listener than an open one.
     if (s > 0 && previous.length === 0) {
       info.withheld = `hop ${s - 1} (${stages[s - 1]?.fn}) has no instance to accept connections from`;
+      if (hops[first - 1]?.type === "vpn") info.withheld += " (its tunnel comes out at its peer)";
       continue;
     }
 
@@ -211,7 +255,10 @@ export function chainResources(input: ChainInput): ChainResources {
           port: input.port,
           weight: 1,
         }));
-    const clusterName = `${stage.name}/next`;
+    const vpnHop = hops[first];
+    const vpn = !fused && vpnHop?.type === "vpn" ? (vpnHop.config as VpnConfig) : undefined;
+    // A vpn hop goes on from its peer's instances: what a hop sends to comes out of the tunnel.
+    const clusterName = vpn ? `${stage.name}/exit` : `${stage.name}/next`;
     // Fused: the load balancer nearest the endpoints shapes the one cluster.
     const lb = [...stage.hops].reverse().find((h) => hops[h]?.type === "loadbalancer");
     const cluster = hopCluster({
@@ -221,6 +268,8 @@ export function chainResources(input: ChainInput): ChainResources {
       // Between hops, an instance is routed to once connected, which may be just before its listener
       // is bound (scale-up): one retry on another instance hides that window.
       minConnectRetries: toEndpoints ? 0 : 1,
+      // The exit has no listener metadata of its own to say which hop receives the PROXY header.
+      ...(vpn ? { metadata: { chain, hop: lastHop + 1 } } : {}),
     });
     const assignment = clusterLoadAssignment({
       clusterName,
@@ -235,6 +284,24 @@ export function chainResources(input: ChainInput): ChainResources {
     });
     const metadata: { [key: string]: Json } = { chain, hop: first, service: input.service };
     if (fused) metadata.hops = hops.length;
+
+    let tunnel: { peer: string; port: number; authority: string } | undefined;
+    if (vpn) {
+      tunnel = {
+        peer: vpn.peer,
+        port: vpn.tunnelPort ?? DEFAULT_TUNNEL_PORT,
+        authority: vpn.authority ?? `${input.service}:${input.port}`,
+      };
+      const exits = instancesOf(vpn.peer);
+      out.tunnels.push({
+        peer: vpn.peer,
+        port: tunnel.port,
+        route: { name: stage.name, domains: [tunnel.authority], cluster: clusterName },
+        from: stage.fn,
+        instances: exits,
+        resources: [cluster, assignment],
+      });
+    }
 
     for (const inst of runs) {
       if (out.byInstance.has(inst.id)) {
@@ -251,7 +318,14 @@ export function chainResources(input: ChainInput): ChainResources {
         address: inst.address,
         port: input.port,
         filters,
-        tcpProxy: { cluster: clusterName, statPrefix: stage.name },
+        tcpProxy: {
+          cluster: `${stage.name}/next`,
+          statPrefix: stage.name,
+          ...(tunnel && {
+            tunnelingHostname: tunnel.authority,
+            tunnelingHeaders: { [DOWNSTREAM_HEADER]: "%DOWNSTREAM_REMOTE_ADDRESS%" },
+          }),
+        },
         ...(first > 0
           ? {
               listenerFilters: [proxyProtocolListenerFilter()],
@@ -266,7 +340,23 @@ export function chainResources(input: ChainInput): ChainResources {
           : {}),
         metadata: { catena: metadata },
       });
-      out.byInstance.set(inst.id, [listener, cluster, assignment]);
+      out.byInstance.set(
+        inst.id,
+        tunnel
+          ? [
+              listener,
+              ...tunnelClusterResources({
+                name: `${stage.name}/next`,
+                trustDomain,
+                fn: stage.fn,
+                instance: inst.id,
+                peer: tunnel.peer,
+                peerInstances: instancesOf(tunnel.peer),
+                port: tunnel.port,
+              }),
+            ]
+          : [listener, cluster, assignment],
+      );
     }
   }
   return out;
@@ -409,6 +499,8 @@ export function hopCluster(input: {
   lb?: LoadBalancerConfig;
   /** Connect retries on another endpoint even when no load balancer hop asks for them. */
   minConnectRetries?: number;
+  /** More of the cluster's `catena` metadata. */
+  metadata?: { [key: string]: Json };
 }): Resource {
   const { lb } = input;
   const connectRetries = Math.max(lb?.retries ? lb.retries.attempts - 1 : 0, input.minConnectRetries ?? 0);
@@ -444,7 +536,9 @@ export function hopCluster(input: {
     lbPolicy: LB_POLICY[lb?.policy ?? "round_robin"],
     ...(input.proxyProtocol ? { upstreamProxyProtocol: "V2" as const } : {}),
     // Retries after the first attempt; Envoy's TcpProxy has max_connect_attempts, but on the listener.
-    ...(connectRetries > 0 ? { metadata: { catena: { connectRetries } } } : {}),
+    ...(connectRetries > 0 || input.metadata
+      ? { metadata: { catena: { ...input.metadata, ...(connectRetries > 0 ? { connectRetries } : {}) } } }
+      : {}),
     extra,
   });
 }

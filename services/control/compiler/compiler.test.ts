@@ -115,3 +115,73 @@ describe("Compiler, data path", () => {
     expect(names(cache, "fw-1", TYPE_URL.listener)).toEqual([]);
   });
 });
+
+describe("Compiler, vpn tunnels and secrets", () => {
+  function vpnSetup() {
+    const cache = new SnapshotCache({ debounceMs: 0 });
+    const instances = new InstanceRegistry();
+    const synced: string[][] = [];
+    // A stand-in for the mesh CA's issuer (the real one is tested in services/control/ca).
+    const certificates = {
+      trustDomain: "example.org",
+      rootPem: "ROOT",
+      get: (id: string) => (id === "b-1" ? { certPem: `CERT ${id}` } : undefined),
+      sync: (list: readonly { id: string }[]) => synced.push(list.map((i) => i.id)),
+    };
+    const compiler = new Compiler({
+      store: {} as Store,
+      cache,
+      instances,
+      logger: pino({ level: "silent" }),
+      certificates,
+    });
+    const put = (o: StoredResource) =>
+      compiler.state.apply({ type: "created", object: o, revision } satisfies Change);
+    put(stored("Service", "web", { network: "n", ports: [{ name: "http", port: 80 }], endpoints: [] }));
+    put(stored("ServiceFunction", "vpn-a", { type: "vpn", config: { peer: "vpn-b" } }));
+    put(stored("ServiceFunction", "vpn-b", { type: "vpn" }));
+    const chain = (name: string, authority: string) =>
+      stored("ServiceChain", name, {
+        service: "web",
+        ingress: { port: name === "a" ? 8080 : 8081 },
+        hops: [{ function: "vpn-a", config: { authority } }],
+      });
+    instances.streamOpened({ id: "a-1", function: "vpn-a", type: "vpn", address: "127.67.0.2", csr: "CSR" });
+    instances.streamOpened({ id: "b-1", function: "vpn-b", type: "vpn", address: "127.68.0.2", csr: "CSR" });
+    return { cache, compiler, put, chain, synced };
+  }
+
+  it("each peer instance gets one terminating listener per port with every chain's route, and its own secrets", () => {
+    const { cache, compiler, put, chain, synced } = vpnSetup();
+    put(chain("a", "one"));
+    put(chain("b", "two"));
+    compiler.compile();
+    expect(names(cache, "b-1", TYPE_URL.listener)).toEqual(["vpn/15008"]);
+    expect(names(cache, "b-1", TYPE_URL.cluster).sort()).toEqual(["a/0/exit", "b/0/exit"]);
+    expect(names(cache, "b-1", TYPE_URL.secret).sort()).toEqual([
+      "ROOTCA",
+      "spiffe://example.org/function/vpn-b/b-1",
+    ]);
+    // a-1 has no certificate yet: no secrets, and nobody else's.
+    expect(names(cache, "a-1", TYPE_URL.secret)).toEqual([]);
+    expect(synced.at(-1)).toEqual(["a-1", "b-1"]);
+    const a = compiler.chains().find((c) => c.name === "a");
+    expect(
+      a?.expected
+        .get("b-1")
+        ?.map((r) => r.name)
+        .sort(),
+    ).toEqual(["a/0/exit", "a/0/exit", "vpn/15008"]);
+  });
+
+  it("a second chain claiming an authority on the same peer and port is left out", () => {
+    const { cache, compiler, put, chain } = vpnSetup();
+    put(chain("a", "same"));
+    put(chain("b", "same"));
+    compiler.compile();
+    expect(compiler.chains().find((c) => c.name === "b")?.problem).toMatchObject({
+      reason: "AuthorityConflict",
+    });
+    expect(names(cache, "b-1", TYPE_URL.cluster)).toEqual(["a/0/exit"]);
+  });
+});

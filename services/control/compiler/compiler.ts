@@ -3,6 +3,7 @@
 // each function instance has a snapshot of its own (its hops' listeners and clusters).
 import type { Logger } from "pino";
 import {
+  type ConnectRoute,
   type Node,
   type Resource,
   Snapshot,
@@ -12,12 +13,24 @@ import {
 import type { ServiceChainSpec, ServiceFunctionSpec } from "../model/index.js";
 import type { FunctionInstance, InstanceRegistry } from "../registry/instances.js";
 import type { Change, Store, Watch } from "../store/store.js";
-import { type ChainProblem, type ChainStage, chainResources, resolveChain } from "./chain-resources.js";
+import {
+  type ChainProblem,
+  type ChainStage,
+  chainResources,
+  resolveChain,
+  type TunnelExit,
+} from "./chain-resources.js";
 import { ModelState } from "./model-state.js";
 import { compileServicePolicy } from "./policy.js";
 import type { ServiceEndpoint } from "./service-endpoints.js";
 import { backendEndpoints, type EndpointRegistryView, serviceEndpoints } from "./service-endpoints.js";
 import { serviceResources } from "./service-resources.js";
+import {
+  DEFAULT_TRUST_DOMAIN,
+  instanceSecrets,
+  tunnelListenerName,
+  tunnelTerminatorListener,
+} from "./vpn-resources.js";
 
 /** How long registry changes gather before a compile. */
 const REGISTRY_BATCH_MS = 5;
@@ -42,6 +55,18 @@ export interface CompilerOptions {
   registry?: EndpointRegistryView;
   /** Called after every compile (status follows what was compiled). */
   onCompiled?: () => void;
+  /** The mesh CA's certificates for instances (SDS); without it no instance gets secrets. */
+  certificates?: CompilerCertificates;
+}
+
+/** What the compiler needs of the mesh CA: the trust domain, its root, each instance's current certificate. */
+export interface CompilerCertificates {
+  readonly trustDomain: string;
+  readonly rootPem: string;
+  /** Issued for the current renewal window, or undefined while issuing. */
+  get(instanceId: string): { certPem: string } | undefined;
+  /** The instances that may hold certificates (issuing is asynchronous; it schedules a compile when done). */
+  sync(instances: readonly FunctionInstance[]): void;
 }
 
 /** A resource an instance must hold, at the version the compiler made. */
@@ -72,6 +97,7 @@ type CompiledChain =
       problems: ChainProblem[];
       byInstance: Map<string, VersionedResource[]>;
       ingress: { id: string; address: string }[];
+      tunnels: (Omit<TunnelExit, "resources"> & { resources: VersionedResource[] })[];
     }
   | ({ ok: false; port: number } & ChainProblem);
 
@@ -249,7 +275,8 @@ export class Compiler {
       if (!resolved.ok) {
         compiled = { ok: false, port, reason: resolved.reason, message: resolved.message };
       } else {
-        const out = chainResources(resolved.input);
+        const trustDomain = this.#options.certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+        const out = chainResources({ ...resolved.input, trustDomain });
         const byInstance = new Map<string, VersionedResource[]>();
         // Versioned once here, so every snapshot that carries a resource reuses its hash.
         for (const [id, list] of out.byInstance)
@@ -261,7 +288,19 @@ export class Compiler {
         const ingress = (resolved.input.instances[first?.function ?? ""] ?? []).filter((i) =>
           first?.instances.includes(i.id),
         );
-        compiled = { ok: true, port, stages: out.stages, problems: out.problems, byInstance, ingress };
+        const tunnels = out.tunnels.map((t) => ({
+          ...t,
+          resources: t.resources.map((r) => new VersionedResource(r)),
+        }));
+        compiled = {
+          ok: true,
+          port,
+          stages: out.stages,
+          problems: out.problems,
+          byInstance,
+          ingress,
+          tunnels,
+        };
       }
       this.#chains.set(name, { fingerprint, compiled });
     }
@@ -270,6 +309,7 @@ export class Compiler {
     // One instance binds a port once: across chains, the first by name keeps it.
     const perInstance = new Map<string, VersionedResource[]>();
     const ports = new Map<string, Map<number, string>>();
+    const tunnels = new TunnelExits();
     const progress: ChainProgress[] = [];
     for (const chain of chains) {
       const name = chain.metadata.name;
@@ -312,6 +352,21 @@ export class Compiler {
           list.map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version })),
         );
       }
+      for (const tunnel of c.tunnels) {
+        const holder = tunnels.add(name, tunnel, expected);
+        if (holder) {
+          problems.push({
+            reason: "AuthorityConflict",
+            message: `chain ${holder} already tunnels authority ${tunnel.route.domains[0]} to ${tunnel.peer} on port ${tunnel.port}`,
+          });
+          continue;
+        }
+        for (const inst of tunnel.instances) {
+          const held = perInstance.get(inst.id) ?? [];
+          held.push(...tunnel.resources);
+          perInstance.set(inst.id, held);
+        }
+      }
       const problem = problems[0];
       progress.push({
         name,
@@ -330,6 +385,31 @@ export class Compiler {
       });
     }
     this.#progress = progress;
+    const certificates = this.#options.certificates;
+    const trustDomain = certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    for (const [id, listener] of tunnels.listeners(trustDomain)) {
+      const held = perInstance.get(id) ?? [];
+      held.push(listener);
+      perInstance.set(id, held);
+    }
+    if (certificates) {
+      const vpns = instances.list().filter((i) => i.type === "vpn");
+      certificates.sync(vpns);
+      for (const inst of vpns) {
+        const cert = certificates.get(inst.id);
+        if (!cert) continue;
+        const held = perInstance.get(inst.id) ?? [];
+        for (const r of instanceSecrets({
+          trustDomain,
+          fn: inst.function,
+          instance: inst.id,
+          certificatePem: cert.certPem,
+          rootPem: certificates.rootPem,
+        }))
+          held.push(new VersionedResource(r));
+        perInstance.set(inst.id, held);
+      }
+    }
 
     const connected = new Set<string>();
     for (const instance of instances.list()) {
@@ -352,4 +432,80 @@ export class Compiler {
 
 export function instanceKey(id: string): string {
   return `instance/${id}`;
+}
+
+/**
+ * The tunnel exits of all chains, merged per peer instance and port into one terminating
+ * listener; an authority goes to the first chain (by name) that claims it on a peer and port.
+ */
+class TunnelExits {
+  readonly #authorities = new Map<string, string>();
+  readonly #byInstance = new Map<
+    string,
+    Map<
+      number,
+      {
+        instance: { id: string; address: string };
+        fn: string;
+        routes: ConnectRoute[];
+        from: Set<string>;
+        expected: Map<string, ExpectedResource[]>[];
+      }
+    >
+  >();
+
+  /** Adds a chain's exit; returns the chain already holding its authority, if any. */
+  add(
+    chain: string,
+    tunnel: Omit<TunnelExit, "resources"> & { resources: VersionedResource[] },
+    expected: Map<string, ExpectedResource[]>,
+  ): string | undefined {
+    const key = `${tunnel.peer} ${tunnel.port} ${tunnel.route.domains[0]}`;
+    const holder = this.#authorities.get(key);
+    if (holder !== undefined && holder !== chain) return holder;
+    this.#authorities.set(key, chain);
+    for (const inst of tunnel.instances) {
+      let ports = this.#byInstance.get(inst.id);
+      if (!ports) {
+        ports = new Map();
+        this.#byInstance.set(inst.id, ports);
+      }
+      let exit = ports.get(tunnel.port);
+      if (!exit) {
+        exit = { instance: inst, fn: tunnel.peer, routes: [], from: new Set(), expected: [] };
+        ports.set(tunnel.port, exit);
+      }
+      exit.routes.push(tunnel.route);
+      exit.from.add(tunnel.from);
+      exit.expected.push(expected);
+      const list = expected.get(inst.id) ?? [];
+      list.push(...tunnel.resources.map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version })));
+      expected.set(inst.id, list);
+    }
+    return undefined;
+  }
+
+  /** Each peer instance's terminating listeners; each chain using one expects it too. */
+  *listeners(trustDomain: string): Generator<[string, VersionedResource]> {
+    for (const [id, ports] of this.#byInstance) {
+      for (const [port, exit] of ports) {
+        const listener = new VersionedResource(
+          tunnelTerminatorListener({
+            trustDomain,
+            fn: exit.fn,
+            instance: exit.instance,
+            port,
+            routes: exit.routes,
+            from: [...exit.from].sort(),
+          }),
+        );
+        for (const expected of exit.expected) {
+          const list = expected.get(id) ?? [];
+          list.push({ typeUrl: listener.typeUrl, name: tunnelListenerName(port), version: listener.version });
+          expected.set(id, list);
+        }
+        yield [id, listener];
+      }
+    }
+  }
 }
