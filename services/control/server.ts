@@ -13,6 +13,7 @@ import { startIpamService } from "./ipam/index.js";
 import { createMetrics } from "./metrics.js";
 import { startNatsLookup } from "./registry/nats-lookup.js";
 import { ServiceRegistry } from "./registry/service-registry.js";
+import { openSharedState } from "./registry/shared-state.js";
 import { runStatusReconciler } from "./status/reconciler.js";
 import { createStatusWriter } from "./status/status-writer.js";
 import { openEmbeddedStore, openKvStore } from "./store/index.js";
@@ -57,6 +58,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
     options.store === "nats-kv"
       ? await openKvStore({ servers: options.natsUrl, root: options.natsRoot, logger })
       : await openEmbeddedStore({ dataDir: join(options.dataDir, "store"), logger });
+  // nats-kv: leases, instances and registrations are shared through buckets next to the state's.
+  const shared =
+    options.store === "nats-kv"
+      ? await openSharedState({ servers: options.natsUrl, root: options.natsRoot, logger })
+      : undefined;
   const connection = await connectEventBus({
     natsUrl: options.natsUrl,
     root: options.natsRoot,
@@ -74,7 +80,14 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const status = createStatusWriter(store);
   const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
   const xds = createXdsControl({ store, events, status, logger });
-  const ipam = await startIpamService({ store, status, events, logger, dataDir: options.dataDir });
+  const ipam = await startIpamService({
+    store,
+    status,
+    events,
+    logger,
+    dataDir: options.dataDir,
+    ...(shared && { leases: shared.leases }),
+  });
   const policyStatus = startPolicyStatus({ store, status, events, logger });
   const registry = new ServiceRegistry({ store, events, logger });
   registry.bind((services) => xds.compiler.scheduleServices(services));
@@ -131,6 +144,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         await xds.close();
         await ipam.close();
         await policyStatus.close();
+        await shared?.close();
         await store.close();
         await Promise.allSettled(tasks);
         await events.close();

@@ -101,15 +101,23 @@ export async function deleteEventStream(url: string, root: string): Promise<void
   }
 }
 
-/** Removes a run's `<ROOT>_STATE` KV bucket (the KV store's) from a NATS server (missing is fine). */
+/**
+ * Removes a run's KV buckets from a NATS server (missing is fine): `<ROOT>_STATE` (the KV store's)
+ * and the shared ones next to it (`_IPAM`, `_INSTANCES`, `_ENDPOINTS`).
+ */
 export async function deleteStateBucket(url: string, root: string): Promise<void> {
   const { connect } = await import("@nats-io/transport-node");
   const { jetstreamManager } = await import("@nats-io/jetstream");
   const { stateBucketName } = await import("../../services/control/store/kv-cas.js");
+  const { sharedBucketName } = await import("../../services/control/store/kv-shared.js");
   const nc = await connect({ servers: url });
   try {
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.delete(`KV_${stateBucketName(root)}`).catch(() => false);
+    const buckets = [
+      stateBucketName(root),
+      ...(["IPAM", "INSTANCES", "ENDPOINTS"] as const).map((b) => sharedBucketName(root, b)),
+    ];
+    for (const bucket of buckets) await jsm.streams.delete(`KV_${bucket}`).catch(() => false);
   } finally {
     await nc.close();
   }

@@ -2,11 +2,12 @@
 // operations map one to one onto KvCas (store/kv-cas.ts), whose create and delete are
 // compare-and-swap on the key's revision, so the allocator's guarantees hold across replicas.
 import type { KvCas } from "../store/kv-cas.js";
+import { sharedBucketName } from "../store/kv-shared.js";
 import type { LeaseEntry, LeaseStore } from "./lease-store.js";
 
 /** `<ROOT>_IPAM`, next to `<ROOT>_STATE`: lease traffic stays off the state bucket's watch. */
 export function ipamBucketName(root: string): string {
-  return `${root.toUpperCase().replace(/[^A-Z0-9_-]/g, "_")}_IPAM`;
+  return sharedBucketName(root, "IPAM");
 }
 
 export function kvLeaseStore<T>(cas: KvCas<T>): LeaseStore<T> {
