@@ -5,7 +5,9 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { buildApi } from "./api/app.js";
 import { createApplier } from "./api/apply.js";
+import { DEFAULT_CERT_LIFETIME_MS, InstanceCertificates, MeshCa } from "./ca/index.js";
 import { startPolicyStatus } from "./compiler/policy-status.js";
+import { DEFAULT_TRUST_DOMAIN } from "./compiler/vpn-resources.js";
 import { parseHostPort } from "./environment.js";
 import { connectEventBus, createEventPublisher, type EventPublisher } from "./events/index.js";
 import { publishStoreChanges } from "./events/store-events.js";
@@ -31,6 +33,8 @@ export interface ControlServerOptions {
   embeddedNats: boolean;
   /** Where state lives: the data directory (default), or a JetStream KV bucket shared by replicas. */
   store?: "embedded" | "nats-kv";
+  /** The mesh CA: trust domain, an operator's root instead of `<dataDir>/ca`, certificate lifetime. */
+  ca?: { trustDomain?: string; certFile?: string; keyFile?: string; lifetimeMs?: number };
   logger: Logger;
 }
 
@@ -79,7 +83,13 @@ export async function startControlServer(options: ControlServerOptions): Promise
   });
   const status = createStatusWriter(store);
   const tasks = [publishStoreChanges(store, events, logger), runStatusReconciler(store, status, logger)];
-  const xds = createXdsControl({ store, events, status, logger });
+  const xds = createXdsControl({
+    store,
+    events,
+    status,
+    logger,
+    ...(shared && { sharedInstances: shared.instances }),
+  });
   const ipam = await startIpamService({
     store,
     status,
@@ -93,6 +103,24 @@ export async function startControlServer(options: ControlServerOptions): Promise
   registry.bind((services) => xds.compiler.scheduleServices(services));
   xds.compiler.attachRegistry(registry);
   registry.start();
+  const ca = await MeshCa.open({
+    dataDir: options.dataDir,
+    trustDomain: options.ca?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+    ...(options.ca?.certFile && { certFile: options.ca.certFile }),
+    ...(options.ca?.keyFile && { keyFile: options.ca.keyFile }),
+  });
+  const certificates = new InstanceCertificates({
+    ca,
+    lifetimeMs: options.ca?.lifetimeMs ?? DEFAULT_CERT_LIFETIME_MS,
+    onChange: () => xds.compiler.schedule(),
+    onError: (id, err) => logger.warn({ instance: id, err }, "certificate not issued"),
+  });
+  xds.compiler.attachCertificates({
+    trustDomain: ca.trustDomain,
+    rootPem: ca.rootPem,
+    get: (id) => certificates.get(id),
+    sync: (instances) => certificates.sync(instances),
+  });
   const xdsPort = await xds.listen(options.xdsAddr);
 
   const metrics = createMetrics("catena-control");
@@ -142,6 +170,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
         await natsLookup?.close();
         await registry.close();
         await xds.close();
+        certificates.close();
         await ipam.close();
         await policyStatus.close();
         await shared?.close();

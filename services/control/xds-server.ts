@@ -13,6 +13,7 @@ import { Compiler } from "./compiler/compiler.js";
 import type { EventSink } from "./events/types.js";
 import type { ServiceFunctionSpec } from "./model/index.js";
 import { InstanceRegistry } from "./registry/instances.js";
+import type { SharedInstances } from "./registry/shared-instances.js";
 import { DataPathStatus } from "./status/datapath-status.js";
 import type { StatusWriter } from "./status/status-writer.js";
 import type { Store } from "./store/store.js";
@@ -24,6 +25,8 @@ export interface XdsControlOptions {
   logger: Logger;
   /** Debounce of snapshot publication (ms): a burst of applies becomes one push. */
   debounceMs?: number;
+  /** Instances shared with the other control servers on the bucket (`--store nats-kv`). */
+  sharedInstances?: SharedInstances;
 }
 
 export interface XdsControl {
@@ -48,11 +51,16 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
   const { store, events, status, logger } = options;
   let compiler: Compiler | undefined;
   let datapath: DataPathStatus | undefined;
+  let adsServer: AdsServer | undefined;
   const instances = new InstanceRegistry({
-    onChange: (instance, change) => {
-      events.emit({ kind: "xds", name: instance.id, verb: change, data: instance });
+    onChange: (instance, change, origin) => {
+      // The server the instance is connected to tells; the others only compile it in.
+      if (origin === "local") events.emit({ kind: "xds", name: instance.id, verb: change, data: instance });
       compiler?.schedule();
     },
+    onStatus: () => datapath?.schedule(),
+    ...(options.sharedInstances && { shared: options.sharedInstances }),
+    localStatus: () => adsServer?.status,
   });
   const cache = new SnapshotCache({
     nodeKey: (node) => (compiler as Compiler).nodeKey(node),
@@ -100,17 +108,20 @@ export function createXdsControl(options: XdsControlOptions): XdsControl {
           verb: "nacked",
           data: { node: node.id, cluster: node.cluster, typeUrl, version, message },
         });
+        instances.xdsChanged(node.id);
         if (fnOf(node)) datapath?.schedule();
       },
       onAck: ({ node }) => {
+        instances.xdsChanged(node.id);
         if (fnOf(node)) datapath?.schedule();
       },
     },
   });
+  adsServer = ads;
   const state = compiler.state;
   datapath = new DataPathStatus({
     writer: status,
-    reader: ads.status,
+    reader: instances.statusReader(ads.status),
     chains: () => (compiler as Compiler).chains(),
     current: (kind, name) => state.get(kind, name),
     functions: () => state.list("ServiceFunction"),

@@ -1,15 +1,17 @@
 // What several control servers share besides the objects (`--store nats-kv`), over one NATS
-// connection (store/kv-shared.ts): IPAM leases in `<ROOT>_IPAM`. The embedded store shares nothing
-// and needs none of this.
+// connection (store/kv-shared.ts): IPAM leases in `<ROOT>_IPAM`, connected function instances in
+// `<ROOT>_INSTANCES`. The embedded store shares nothing and needs none of this.
 import type { Logger } from "pino";
 import type { LeaseValue } from "../ipam/allocator.js";
 import { kvLeaseStore } from "../ipam/kv-lease-store.js";
 import type { LeaseStore } from "../ipam/lease-store.js";
 import { KvCas } from "../store/kv-cas.js";
-import { connectShared } from "../store/kv-shared.js";
+import { connectShared, sharedBucketName } from "../store/kv-shared.js";
+import { SharedInstances } from "./shared-instances.js";
 
 export interface SharedState {
   leases: LeaseStore<LeaseValue>;
+  instances: SharedInstances;
   close(): Promise<void>;
 }
 
@@ -17,18 +19,40 @@ export async function openSharedState(options: {
   servers: string;
   root: string;
   logger: Logger;
+  /** Instance sharing: heartbeat period and how long a silent server counts as alive (ms). */
+  instanceRenewMs?: number;
+  instanceTtlMs?: number;
 }): Promise<SharedState> {
   const { logger } = options;
+  const storeLogger = { warn: (msg: string, fields?: object) => logger.warn(fields ?? {}, msg) };
   const connection = await connectShared({
     servers: options.servers,
     root: options.root,
-    logger: { warn: (msg, fields) => logger.warn(fields ?? {}, msg) },
+    logger: storeLogger,
   });
   try {
     const leases = kvLeaseStore(new KvCas<LeaseValue>(await connection.bucket("IPAM")));
+    const instances = new SharedInstances({
+      nc: connection.nc,
+      jsm: connection.jsm,
+      kv: await connection.bucket("INSTANCES"),
+      bucket: sharedBucketName(options.root, "INSTANCES"),
+      logger: storeLogger,
+      ...(options.instanceRenewMs !== undefined && { renewMs: options.instanceRenewMs }),
+      ...(options.instanceTtlMs !== undefined && { ttlMs: options.instanceTtlMs }),
+    });
+    await instances.start();
+    logger.info(
+      { server: instances.serverId, boundMs: instances.boundMs },
+      "sharing function instances with the other control servers",
+    );
     return {
       leases,
-      close: () => connection.close(),
+      instances,
+      async close() {
+        await instances.close();
+        await connection.close();
+      },
     };
   } catch (err) {
     await connection.close();

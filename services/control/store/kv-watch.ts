@@ -28,6 +28,8 @@ export interface BucketEntry {
   /** PUT, DEL or PURGE. */
   op: string;
   data: Uint8Array;
+  /** When the NATS server stored it (ms since the epoch, the server's clock). */
+  time: number;
 }
 
 export interface BucketWatchOptions {
@@ -203,6 +205,7 @@ export class BucketWatch {
       revision: m.seq,
       op: m.headers?.get("KV-Operation") || "PUT",
       data: m.data,
+      time: Math.floor(m.info.timestampNanos / 1e6),
     };
     this.#o.onEntry(entry, m.info.pending);
   }
@@ -235,6 +238,7 @@ export class BucketWatch {
         revision: seq,
         op: sm.header?.get("KV-Operation") || "PUT",
         data: sm.data,
+        time: sm.time.getTime(),
       };
       this.#o.onEntry(entry, undefined);
     }
