@@ -34,6 +34,17 @@ export function buildProgram(io: CliIo): Command {
         )
           .choices(["embedded", "nats-kv"])
           .default("embedded"),
+      )
+      .option("--trust-domain <domain>", "SPIFFE trust domain of the mesh CA", "catena.local")
+      .option(
+        "--ca-cert <file>",
+        "the mesh CA's root certificate (PEM), instead of one kept in the data directory",
+      )
+      .option("--ca-key <file>", "the key of --ca-cert (PKCS#8 PEM, mode 0600)")
+      .option(
+        "--cert-lifetime <duration>",
+        "lifetime of instance certificates; renewed at two thirds",
+        "24h",
       );
   serverFlags(program.command("control").description("run the control server")).action(async (flags) =>
     (await import("./commands/server.js")).controlCommand(ctx, flags),

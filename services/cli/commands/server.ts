@@ -1,6 +1,9 @@
 // catena control: run the control server in the foreground until a signal (`catena up`, the whole
 // mesh, is up.ts and shares these flags).
+
+import { parseCertLifetime } from "../../control/ca/cert-window.js";
 import { readEnvironment } from "../../control/environment.js";
+import type { ControlServerOptions } from "../../control/server.js";
 import type { CliContext } from "../context.js";
 
 export interface ServerFlags {
@@ -8,6 +11,20 @@ export interface ServerFlags {
   xdsAddr: string;
   dataDir?: string;
   store?: "embedded" | "nats-kv";
+  trustDomain?: string;
+  caCert?: string;
+  caKey?: string;
+  certLifetime?: string;
+}
+
+/** The mesh CA's flags as the control server takes them. */
+export function caOptions(flags: ServerFlags): NonNullable<ControlServerOptions["ca"]> {
+  return {
+    ...(flags.trustDomain && { trustDomain: flags.trustDomain }),
+    ...(flags.caCert && { certFile: flags.caCert }),
+    ...(flags.caKey && { keyFile: flags.caKey }),
+    ...(flags.certLifetime && { lifetimeMs: parseCertLifetime(flags.certLifetime) }),
+  };
 }
 
 export async function controlCommand(_ctx: CliContext, flags: ServerFlags): Promise<void> {
@@ -24,6 +41,7 @@ export async function controlCommand(_ctx: CliContext, flags: ServerFlags): Prom
     natsRoot: env.natsRoot,
     embeddedNats: false,
     ...(flags.store && { store: flags.store }),
+    ca: caOptions(flags),
     logger,
   });
   await new Promise<void>((resolve) => {

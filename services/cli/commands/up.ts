@@ -22,7 +22,7 @@ import type { ControlServer } from "../../control/server.js";
 import type { Store } from "../../control/store/store.js";
 import { ApiClient } from "../client.js";
 import type { CliContext } from "../context.js";
-import type { ServerFlags } from "./server.js";
+import { caOptions, type ServerFlags } from "./server.js";
 
 export interface UpFlags extends ServerFlags {
   demo?: boolean;
@@ -73,6 +73,7 @@ export async function upCommand(ctx: CliContext, flags: UpFlags): Promise<void> 
     natsRoot: env.natsRoot,
     embeddedNats: true,
     ...(flags.store && { store: flags.store }),
+    ca: caOptions(flags),
     logger,
   });
   step("control", `API ${server.apiUrl}, xDS ${server.xdsAddr}`);

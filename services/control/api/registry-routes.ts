@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from "fastify";
 import type { ServiceEndpoint } from "../compiler/service-endpoints.js";
+import { parseWait } from "../duration.js";
 import { CatenaError, ErrorCode } from "../errors.js";
 import type { ServiceSpec } from "../model/index.js";
 import type { Lookup } from "../registry/directory.js";
@@ -130,12 +131,4 @@ export function endpointJson(e: ServiceEndpoint) {
 
 export function lookupBody(found: Lookup) {
   return { service: found.service, index: found.index, endpoints: found.endpoints.map(endpointJson) };
-}
-
-/** Consul's wait: a number with ms, s, m or h (a bare number is seconds). */
-export function parseWait(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  return Number(m[1]) * unit;
 }

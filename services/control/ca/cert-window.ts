@@ -1,6 +1,6 @@
 // Renewal windows (docs/design.md "VPN hops, tunnels and secrets"): a certificate is a function of
 // its window, so every control server issues the same one at the same time.
-import { parseWait } from "../api/registry-routes.js";
+import { parseWait } from "../duration.js";
 
 export interface CertWindow {
   /** k = floor(now / R), R = 2/3 · lifetime. */

@@ -114,12 +114,21 @@ export class Compiler {
   #progress: ChainProgress[] = [];
   #scheduled = false;
   #registry: CompilerRegistry | undefined;
+  #certificates: CompilerCertificates | undefined;
   /** Services the next compile recomputes: "all" after any change that is not a registry one. */
   #dirty: Set<string> | "all" = "all";
   #watch: Watch<Change> | undefined;
 
   constructor(options: CompilerOptions) {
     this.#options = options;
+    this.#certificates = options.certificates;
+  }
+
+  /** The mesh CA's certificates, when the server has a CA (instances of type vpn get SDS secrets). */
+  attachCertificates(certificates: CompilerCertificates): void {
+    this.#certificates = certificates;
+    this.#chains.clear(); // compiled with the default trust domain
+    this.schedule();
   }
 
   /** Which snapshot a node reads: its own if it runs a ServiceFunction's hops, else the services'. */
@@ -275,7 +284,7 @@ export class Compiler {
       if (!resolved.ok) {
         compiled = { ok: false, port, reason: resolved.reason, message: resolved.message };
       } else {
-        const trustDomain = this.#options.certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+        const trustDomain = this.#certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
         const out = chainResources({ ...resolved.input, trustDomain });
         const byInstance = new Map<string, VersionedResource[]>();
         // Versioned once here, so every snapshot that carries a resource reuses its hash.
@@ -385,7 +394,7 @@ export class Compiler {
       });
     }
     this.#progress = progress;
-    const certificates = this.#options.certificates;
+    const certificates = this.#certificates;
     const trustDomain = certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     for (const [id, listener] of tunnels.listeners(trustDomain)) {
       const held = perInstance.get(id) ?? [];
