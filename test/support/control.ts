@@ -4,7 +4,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { type ControlServer, startControlServer } from "../../services/control/server.js";
+import {
+  type ControlServer,
+  type ControlServerOptions,
+  startControlServer,
+} from "../../services/control/server.js";
 import { deleteEventStream, deleteStateBucket, SHARED_NATS_URL, uniqueRoot } from "./nats.js";
 
 export interface TestControl {
@@ -25,6 +29,8 @@ export async function startTestControl(
     store?: "embedded" | "nats-kv";
     /** Keep the root's bucket and event stream on stop (another replica still uses them). */
     keepNatsState?: boolean;
+    /** The mesh CA's options (a short certificate lifetime for rotation tests). */
+    ca?: ControlServerOptions["ca"];
   } = {},
 ) {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "catena-test-")));
@@ -38,6 +44,7 @@ export async function startTestControl(
     natsRoot: root,
     embeddedNats: false,
     ...(options.store && { store: options.store }),
+    ...(options.ca && { ca: options.ca }),
     logger: pino({ level: process.env.CATENA_TEST_LOG ?? "silent" }),
   });
   const control: TestControl = {
