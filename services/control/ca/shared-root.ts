@@ -45,7 +45,7 @@ export async function openSharedMeshCa(kv: KV, options: MeshCaOptions): Promise<
 
 async function readShared(kv: KV): Promise<SharedRoot | undefined> {
   const entry = await kv.get(ROOT_KEY);
-  if (!entry || entry.operation !== "PUT") return undefined;
+  if (entry?.operation !== "PUT") return undefined;
   const value = entry.json<Partial<SharedRoot>>();
   if (typeof value.cert !== "string" || typeof value.key !== "string")
     throw new Error(`mesh CA: the CA bucket key ${ROOT_KEY} is not a {cert, key} pair`);
