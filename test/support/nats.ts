@@ -115,7 +115,7 @@ export async function deleteStateBucket(url: string, root: string): Promise<void
     const jsm = await jetstreamManager(nc);
     const buckets = [
       stateBucketName(root),
-      ...(["IPAM", "INSTANCES", "ENDPOINTS"] as const).map((b) => sharedBucketName(root, b)),
+      ...(["IPAM", "INSTANCES", "ENDPOINTS", "CA"] as const).map((b) => sharedBucketName(root, b)),
     ];
     for (const bucket of buckets) await jsm.streams.delete(`KV_${bucket}`).catch(() => false);
   } finally {

@@ -4,6 +4,7 @@
 //   <ROOT>_IPAM       address leases (ipam/kv-lease-store.ts)
 //   <ROOT>_INSTANCES  connected function instances and control server heartbeats (registry/shared-instances.ts)
 //   <ROOT>_ENDPOINTS  self-registered endpoints (registry/shared-registrations.ts)
+//   <ROOT>_CA         the mesh CA's root, so every server signs with one (ca/shared-root.ts)
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -12,7 +13,7 @@ import { natsServers } from "../events/connect.js";
 import type { StoreLogger } from "./embedded-store.js";
 import { openBucket } from "./kv-cas.js";
 
-export type SharedBucket = "IPAM" | "INSTANCES" | "ENDPOINTS";
+export type SharedBucket = "IPAM" | "INSTANCES" | "ENDPOINTS" | "CA";
 
 /** `<ROOT>_<WHAT>`, named like `<ROOT>_STATE` and the events stream. */
 export function sharedBucketName(root: string, what: SharedBucket): string {
