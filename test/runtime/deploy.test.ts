@@ -22,8 +22,8 @@ const run = promisify(execFile);
 const VERSION = (JSON.parse(await readFile(join(REPO, "package.json"), "utf8")) as { version: string })
   .version;
 const CATENA_IMAGE = `catena:${VERSION}`;
-/** Function types a `catena function` can run today (vpn is in the model, not built yet). */
-const RUNNABLE_TYPES = BUILTIN_FUNCTION_TYPES.filter((t) => t !== "vpn");
+/** Function types a `catena function` runs: every built-in. */
+const RUNNABLE_TYPES: readonly string[] = BUILTIN_FUNCTION_TYPES;
 
 async function yamlDocuments(file: string): Promise<Json[]> {
   const text = await readFile(join(REPO, file), "utf8");
