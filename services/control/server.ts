@@ -99,7 +99,12 @@ export async function startControlServer(options: ControlServerOptions): Promise
     ...(shared && { leases: shared.leases }),
   });
   const policyStatus = startPolicyStatus({ store, status, events, logger });
-  const registry = new ServiceRegistry({ store, events, logger });
+  const registry = new ServiceRegistry({
+    store,
+    events,
+    logger,
+    ...(shared && { sharedRegistrations: shared.registrations }),
+  });
   registry.bind((services) => xds.compiler.scheduleServices(services));
   xds.compiler.attachRegistry(registry);
   registry.start();

@@ -82,7 +82,7 @@ export function registerRegistryRoutes<L extends FastifyBaseLogger>(
       request.body,
       spec.ports.map((p) => p.name),
     );
-    const { endpoint, created } = registry.registrations.register(name, input);
+    const { endpoint, created } = await registry.registrations.register(name, input);
     return reply.code(created ? 201 : 200).send(publicRegistration(endpoint));
   });
 
@@ -97,7 +97,7 @@ export function registerRegistryRoutes<L extends FastifyBaseLogger>(
       throw new CatenaError(ErrorCode.Invalid, "bad renewal", [
         { path: "ttlSeconds", message: `must be an integer from 1 to ${MAX_TTL_SECONDS}` },
       ]);
-    const endpoint = registry.registrations.renew(name, id, ttl as number | undefined);
+    const endpoint = await registry.registrations.renew(name, id, ttl as number | undefined);
     if (!endpoint)
       throw new CatenaError(
         ErrorCode.NotFound,
@@ -109,7 +109,7 @@ export function registerRegistryRoutes<L extends FastifyBaseLogger>(
   // Deleting what is not there succeeds: a workload may deregister twice (or after its TTL ran out).
   app.delete("/v1/services/:name/endpoints/:id", async (request, reply) => {
     const { name, id } = request.params as { name: string; id: string };
-    const endpoint = registry.registrations.deregister(name, id);
+    const endpoint = await registry.registrations.deregister(name, id);
     return reply.send({ id, removed: endpoint !== undefined });
   });
 }

@@ -1,11 +1,20 @@
 // Self-registered endpoints (DESIGN.md "Self-registration"): a workload POSTs its address with a TTL
 // and renews it with heartbeats; when the heartbeats stop, a sweep removes it within TTL plus one sweep
-// interval. Renewals change nothing anyone compiles, so they cost no recompile and no xDS push. State
-// lives in memory: after a control server restart a heartbeat gets 404 and the workload registers again.
+// interval. Renewals change nothing anyone compiles, so they cost no recompile and no xDS push. On one
+// server, state lives in memory: after a restart a heartbeat gets 404 and the workload registers
+// again. With `shared` (`--store nats-kv`) every registration, renewal and deregistration is a KV
+// write made durable before the answer, and every server applies the bucket's entries as its watch
+// brings them (shared-registrations.ts): a registration taken by one server is served by all, and
+// outlives the server that took it.
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import type { ServiceEndpoint } from "../compiler/service-endpoints.js";
 import { CatenaError, ErrorCode, type ErrorDetail } from "../errors.js";
+import {
+  registrationKey,
+  type SharedRegistration,
+  type SharedRegistrations,
+} from "./shared-registrations.js";
 
 export interface RegistrationInput {
   address: string;
@@ -32,9 +41,10 @@ export interface RegisteredEndpoint {
   expiresAt: number;
 }
 
+/** `revision`: the KV revision of the registration's last put (shared registries), the same on every server. */
 export type RegistrationChange =
-  | { type: "registered"; endpoint: RegisteredEndpoint }
-  | { type: "deregistered"; endpoint: RegisteredEndpoint; reason: "deleted" | "expired" };
+  | { type: "registered"; endpoint: RegisteredEndpoint; revision?: number }
+  | { type: "deregistered"; endpoint: RegisteredEndpoint; reason: "deleted" | "expired"; revision?: number };
 
 export interface EndpointRegistryOptions {
   /** How often expired registrations are removed. */
@@ -42,6 +52,8 @@ export interface EndpointRegistryOptions {
   now: () => number;
   /** After every registration and removal (not after renewals). */
   onChange: (change: RegistrationChange) => void;
+  /** Registrations shared by every control server on the bucket (`--store nats-kv`). */
+  shared?: SharedRegistrations;
 }
 
 export const MAX_TTL_SECONDS = 86_400;
@@ -52,6 +64,9 @@ export class EndpointRegistry {
   /** What the compiler reads, per service; rebuilt only when a registration comes or goes. */
   readonly #compiled = new Map<string, readonly ServiceEndpoint[]>();
   readonly #timer: NodeJS.Timeout;
+  /** Shared: the KV revision each registration was last put at, and which registration a key holds. */
+  readonly #revisions = new Map<string, number>();
+  readonly #byKey = new Map<string, RegisteredEndpoint>();
   #closed = false;
 
   constructor(options: Partial<EndpointRegistryOptions> & Pick<EndpointRegistryOptions, "onChange">) {
@@ -59,64 +74,73 @@ export class EndpointRegistry {
     this.#o = { sweepIntervalMs: 200, now: Date.now, ...options };
     this.#timer = setInterval(() => this.sweep(), this.#o.sweepIntervalMs);
     this.#timer.unref();
+    this.#o.shared?.bind({
+      onPut: (r) => this.#applyShared(r),
+      onDelete: (key, revision) => {
+        const e = this.#byKey.get(key);
+        const endpoints = e && this.#byService.get(e.service);
+        // A put applied here already (this server's own, durable before its watch brought the delete) stays.
+        if (e && endpoints?.get(e.id) === e && (this.#revisions.get(e.id) ?? 0) < revision)
+          this.#remove(endpoints, e, e.expiresAt <= this.#o.now() ? "expired" : "deleted");
+      },
+    });
   }
 
   /**
    * Registers an endpoint; the same address and port for the same service is the same registration
    * (its fields are replaced and its TTL starts again), so a restarted workload does not duplicate.
    */
-  register(service: string, input: RegistrationInput): { endpoint: RegisteredEndpoint; created: boolean } {
+  async register(
+    service: string,
+    input: RegistrationInput,
+  ): Promise<{ endpoint: RegisteredEndpoint; created: boolean }> {
     if (this.#closed) throw new CatenaError(ErrorCode.Closed, "the registry is closed");
+    if (this.#o.shared) {
+      const existing = this.#byKey.get(registrationKey(service, input.address, input.port));
+      const endpoint = this.#registration(service, input, existing);
+      const revision = await this.#o.shared.put(endpoint);
+      this.#applyShared({ endpoint, revision });
+      return { endpoint: this.get(service, endpoint.id) ?? endpoint, created: !existing };
+    }
     let endpoints = this.#byService.get(service);
     if (!endpoints) {
       endpoints = new Map();
       this.#byService.set(service, endpoints);
     }
-    const now = this.#o.now();
-    const iso = new Date(now).toISOString();
     let existing: RegisteredEndpoint | undefined;
     for (const e of endpoints.values())
       if (e.address === input.address && e.port === input.port) existing = e;
-    const endpoint: RegisteredEndpoint = {
-      id: existing?.id ?? `${service}-${randomBytes(6).toString("hex")}`,
-      service,
-      address: input.address,
-      port: input.port,
-      weight: input.weight ?? 1,
-      labels: input.labels ?? {},
-      ...(input.portName ? { portName: input.portName } : {}),
-      ttlSeconds: input.ttlSeconds,
-      registeredAt: existing?.registeredAt ?? iso,
-      renewedAt: iso,
-      expiresAt: now + input.ttlSeconds * 1000,
-    };
+    const endpoint = this.#registration(service, input, existing);
     endpoints.set(endpoint.id, endpoint);
-    const changed =
-      !existing ||
-      existing.weight !== endpoint.weight ||
-      existing.portName !== endpoint.portName ||
-      JSON.stringify(existing.labels) !== JSON.stringify(endpoint.labels);
-    if (changed) this.#compiled.delete(service);
+    if (this.#changed(existing, endpoint)) this.#compiled.delete(service);
     if (!existing) this.#o.onChange({ type: "registered", endpoint });
     return { endpoint, created: !existing };
   }
 
   /** A heartbeat: the TTL starts again. undefined when there is no such registration (any more). */
-  renew(service: string, id: string, ttlSeconds?: number): RegisteredEndpoint | undefined {
+  async renew(service: string, id: string, ttlSeconds?: number): Promise<RegisteredEndpoint | undefined> {
     const e = this.#byService.get(service)?.get(id);
     if (!e) return undefined;
     const now = this.#o.now();
-    if (ttlSeconds !== undefined) e.ttlSeconds = ttlSeconds;
-    e.renewedAt = new Date(now).toISOString();
-    e.expiresAt = now + e.ttlSeconds * 1000;
+    const ttl = ttlSeconds ?? e.ttlSeconds;
+    const renewed = { renewedAt: new Date(now).toISOString(), expiresAt: now + ttl * 1000, ttlSeconds: ttl };
+    if (this.#o.shared) {
+      const next = { ...e, ...renewed };
+      const revision = await this.#o.shared.put(next);
+      this.#applyShared({ endpoint: next, revision });
+      return this.get(service, id) ?? next;
+    }
+    Object.assign(e, renewed);
     return e;
   }
 
-  deregister(service: string, id: string): RegisteredEndpoint | undefined {
+  async deregister(service: string, id: string): Promise<RegisteredEndpoint | undefined> {
     const endpoints = this.#byService.get(service);
     const e = endpoints?.get(id);
     if (!endpoints || !e) return undefined;
-    this.#remove(endpoints, e, "deleted");
+    if (this.#o.shared) await this.#o.shared.remove(e);
+    // The watch may have removed it meanwhile (the delete came back first).
+    if (endpoints.get(id) === e) this.#remove(endpoints, e, "deleted");
     return e;
   }
 
@@ -156,12 +180,73 @@ export class EndpointRegistry {
     this.#compiled.delete(service);
   }
 
-  /** Removes every registration whose TTL ran out. */
+  /** Removes every registration whose TTL ran out (shared: here at once, from the bucket by whoever is first). */
   sweep(): void {
     const now = this.#o.now();
     for (const endpoints of this.#byService.values()) {
-      for (const e of endpoints.values()) if (e.expiresAt <= now) this.#remove(endpoints, e, "expired");
+      for (const e of endpoints.values()) {
+        if (e.expiresAt > now) continue;
+        const revision = this.#revisions.get(e.id);
+        this.#remove(endpoints, e, "expired");
+        if (this.#o.shared && revision !== undefined)
+          void this.#o.shared.delete(e, revision).catch(() => false);
+      }
     }
+  }
+
+  #registration(
+    service: string,
+    input: RegistrationInput,
+    existing: RegisteredEndpoint | undefined,
+  ): RegisteredEndpoint {
+    const now = this.#o.now();
+    const iso = new Date(now).toISOString();
+    return {
+      id: existing?.id ?? `${service}-${randomBytes(6).toString("hex")}`,
+      service,
+      address: input.address,
+      port: input.port,
+      weight: input.weight ?? 1,
+      labels: input.labels ?? {},
+      ...(input.portName ? { portName: input.portName } : {}),
+      ttlSeconds: input.ttlSeconds,
+      registeredAt: existing?.registeredAt ?? iso,
+      renewedAt: iso,
+      expiresAt: now + input.ttlSeconds * 1000,
+    };
+  }
+
+  #changed(existing: RegisteredEndpoint | undefined, endpoint: RegisteredEndpoint): boolean {
+    return (
+      !existing ||
+      existing.weight !== endpoint.weight ||
+      existing.portName !== endpoint.portName ||
+      JSON.stringify(existing.labels) !== JSON.stringify(endpoint.labels)
+    );
+  }
+
+  /** A put from the bucket (or this server's own, once durable); an older revision than held is ignored. */
+  #applyShared({ endpoint, revision }: SharedRegistration): void {
+    if (this.#closed) return;
+    if ((this.#revisions.get(endpoint.id) ?? 0) >= revision) return;
+    const key = registrationKey(endpoint.service, endpoint.address, endpoint.port);
+    const previous = this.#byKey.get(key);
+    let endpoints = this.#byService.get(endpoint.service);
+    // Another registration held the key (taken on two servers at once): the later put wins.
+    if (previous && previous.id !== endpoint.id && endpoints?.get(previous.id) === previous)
+      this.#remove(endpoints, previous, "deleted");
+    if (endpoint.expiresAt <= this.#o.now()) return; // expired on its way
+    endpoints = this.#byService.get(endpoint.service);
+    if (!endpoints) {
+      endpoints = new Map();
+      this.#byService.set(endpoint.service, endpoints);
+    }
+    const existing = endpoints.get(endpoint.id);
+    endpoints.set(endpoint.id, endpoint);
+    this.#byKey.set(key, endpoint);
+    this.#revisions.set(endpoint.id, revision);
+    if (this.#changed(existing, endpoint)) this.#compiled.delete(endpoint.service);
+    if (!existing) this.#o.onChange({ type: "registered", endpoint, revision });
   }
 
   #remove(
@@ -172,7 +257,16 @@ export class EndpointRegistry {
     endpoints.delete(e.id);
     if (endpoints.size === 0) this.#byService.delete(e.service);
     this.#compiled.delete(e.service);
-    this.#o.onChange({ type: "deregistered", endpoint: e, reason });
+    const revision = this.#revisions.get(e.id);
+    this.#revisions.delete(e.id);
+    const key = registrationKey(e.service, e.address, e.port);
+    if (this.#byKey.get(key) === e) this.#byKey.delete(key);
+    this.#o.onChange({
+      type: "deregistered",
+      endpoint: e,
+      reason,
+      ...(revision !== undefined && { revision }),
+    });
   }
 
   close(): void {

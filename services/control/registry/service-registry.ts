@@ -14,6 +14,7 @@ import type { Change, Store, Watch } from "../store/store.js";
 import { ServiceDirectory } from "./directory.js";
 import { EndpointRegistry, type RegisteredEndpoint, type RegistrationChange } from "./endpoint-registry.js";
 import { ServiceHealthChecks } from "./health-checks.js";
+import type { SharedRegistrations } from "./shared-registrations.js";
 
 export interface ServiceRegistryOptions {
   store: Store;
@@ -21,6 +22,8 @@ export interface ServiceRegistryOptions {
   logger: Logger;
   /** How often expired self-registrations are removed (ms). */
   sweepIntervalMs?: number;
+  /** Self-registrations shared by every control server on the bucket (`--store nats-kv`). */
+  sharedRegistrations?: SharedRegistrations;
 }
 
 /** Event kind of endpoint events: `<root>.events.endpoint.<service>.<verb>`. */
@@ -41,6 +44,7 @@ export class ServiceRegistry implements EndpointRegistryView {
     this.#o = options;
     this.registrations = new EndpointRegistry({
       ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+      ...(options.sharedRegistrations ? { shared: options.sharedRegistrations } : {}),
       onChange: (change) => this.#onRegistration(change),
     });
     this.#checks = new ServiceHealthChecks({
@@ -71,7 +75,10 @@ export class ServiceRegistry implements EndpointRegistryView {
         if (change.type === "deleted") {
           this.#specs.delete(name);
           this.#checks.configure(name, undefined);
-          for (const e of this.registrations.list(name)) this.registrations.deregister(name, e.id);
+          for (const e of this.registrations.list(name))
+            await this.registrations
+              .deregister(name, e.id)
+              .catch((err: unknown) => this.#o.logger.warn({ err, service: name }, "deregistration failed"));
           continue;
         }
         const spec = change.object.spec as ServiceSpec;
@@ -124,6 +131,10 @@ export class ServiceRegistry implements EndpointRegistryView {
       kind: ENDPOINT_EVENT_KIND,
       name: e.service,
       verb: change.type,
+      // Shared: every server sees the change; one id (from the KV revision) keeps one in the stream.
+      ...(change.revision !== undefined && {
+        id: `endpoint/${e.service}/${e.id}/${change.revision}/${change.type}`,
+      }),
       data: {
         ...publicRegistration(e),
         ...(change.type === "deregistered" ? { reason: change.reason } : {}),
