@@ -2,13 +2,16 @@
 // Listeners, Clusters and ClusterLoadAssignments, validates each against what it can run (a resource
 // it cannot apply is NACKed with the field path; the last accepted version stays in force), and builds
 // listeners and upstream clusters from them. The admin server answers /healthz, /readyz, /metrics.
-// While the control server is unreachable the last accepted config keeps serving.
+// While the control server is unreachable the last accepted config keeps serving. Every instance makes
+// its own key pair at start and sends a CSR as node metadata `csr`; SDS Secrets (its certificate and
+// the mesh roots) feed the VPN tunnels' mutual TLS, and a certificate for another key is NACKed.
 import {
   AdsClient,
   clusterType,
   endpointType,
   listenerType,
   type Node,
+  secretType,
   withValidation,
 } from "../../xds/index.js";
 import type { Logger } from "../../xds/logger.js";
@@ -23,6 +26,7 @@ import {
 } from "./define-function.js";
 import { SDK_ERROR, SdkError } from "./errors.js";
 import type { EventSink } from "./events.js";
+import { createIdentity, type Identity } from "./identity.js";
 import { compileListener, type ListenerPlan } from "./listener-config.js";
 import { ListenerManager } from "./listener-manager.js";
 import { HostMetrics } from "./metrics.js";
@@ -33,6 +37,9 @@ import {
   functionHostOptions,
 } from "./options.js";
 import { loadHostProtos } from "./protos.js";
+import { SecretStore, TlsMaterials } from "./secrets.js";
+import { compileSecret, type SecretPlan } from "./tls-config.js";
+import { DEFAULT_TUNNEL_OPTIONS, type TunnelEventSink, type TunnelOptions } from "./tunnel-client.js";
 import { ClusterManager, type ClusterPlan, compileAssignment, compileCluster } from "./upstream-cluster.js";
 import type { Validated } from "./validated.js";
 import { formatFieldErrors } from "./validated.js";
@@ -47,6 +54,8 @@ export class FunctionHost {
   readonly #events: EventSink | undefined;
   readonly #clusters: ClusterManager;
   readonly #listeners: ListenerManager;
+  readonly #identity: Identity;
+  readonly #secrets = new SecretStore();
   #admin: AdminServer | undefined;
   #ads: AdsClient | undefined;
   #state: State = "starting";
@@ -55,16 +64,27 @@ export class FunctionHost {
   #closing: Promise<void> | undefined;
   #connectedOnce = false;
 
-  private constructor(options: FunctionHostOptions) {
+  private constructor(options: FunctionHostOptions, identity: Identity) {
     this.options = options;
     this.#log = options.logger;
     this.#events = options.events;
+    this.#identity = identity;
     for (const f of options.functions) this.registry.register(f);
+    const materials = new TlsMaterials(this.#secrets, identity.privateKeyPem);
+    const tunnelOptions: TunnelOptions = {
+      ...DEFAULT_TUNNEL_OPTIONS,
+      keepaliveMs: options.tunnelKeepaliveMs,
+    };
+    const tunnelEvents: TunnelEventSink = (verb, data) =>
+      this.#events?.emit({ kind: "vpn", name: this.options.nodeId, verb, data });
     this.#clusters = new ClusterManager({
       localAddress: options.address,
       logger: this.#log,
       onHealthChange: (cluster, endpoint, healthy) =>
         this.#log.info("endpoint health changed", { cluster, endpoint, healthy }),
+      materials,
+      tunnelOptions,
+      tunnelEvents,
     });
     this.metrics = new HostMetrics({
       endpointHealth: () => this.#clusters.endpointHealth(),
@@ -81,12 +101,17 @@ export class FunctionHost {
       helperFor: (scope) => this.#helper(scope),
       drainTimeoutMs: options.drainTimeoutMs,
       proxyHeaderTimeoutMs: options.proxyHeaderTimeoutMs,
+      materials,
+      tunnelOptions,
+      tunnelEvents,
     });
   }
 
   /** Starts the admin server, then the xDS subscription; resolves once both are up (not once ready). */
   static async start(init: FunctionHostInit): Promise<FunctionHost> {
-    const host = new FunctionHost(functionHostOptions(init));
+    const options = functionHostOptions(init);
+    // The key pair is made here and never leaves the process; the mesh CA certifies it from the CSR.
+    const host = new FunctionHost(options, await createIdentity(options.nodeId));
     try {
       await host.#start();
     } catch (err) {
@@ -109,6 +134,22 @@ export class FunctionHost {
   /** Connections open now, across all listeners (draining ones too). */
   get activeConnections(): number {
     return this.#listeners.activeConnections;
+  }
+
+  /** The CSR this instance sent as node metadata `csr` (PEM). */
+  get csrPem(): string {
+    return this.#identity.csrPem;
+  }
+
+  /** Tunnel counters of a tunnel listener (TLS sessions, CONNECT streams, refusals). */
+  tunnelStats(listener: string): { sessions: number; streams: number; refused: number } | undefined {
+    return this.#listeners.tunnelStats(listener);
+  }
+
+  /** Tunnel sessions a tunnel cluster has opened since start, and how many are open now. */
+  tunnelSessions(cluster: string): { opened: number; open: number } | undefined {
+    const pool = this.#clusters.get(cluster)?.tunnelPool;
+    return pool ? { opened: pool.sessionsOpened, open: pool.openSessions } : undefined;
   }
 
   /** The address a listener is bound on, once bound. */
@@ -139,7 +180,12 @@ export class FunctionHost {
     const node: Node = {
       id: o.nodeId,
       cluster: o.functionName,
-      metadata: { type: o.type, address: o.address ?? "", admin: this.#admin.address },
+      metadata: {
+        type: o.type,
+        address: o.address ?? "",
+        admin: this.#admin.address,
+        csr: this.#identity.csrPem,
+      },
       userAgentName: "catena-function",
     };
     this.#ads = new AdsClient({
@@ -170,6 +216,13 @@ export class FunctionHost {
       withValidation(listenerType, (l): Validated<ListenerPlan> => compileListener(l, this.registry)),
       "*",
     );
+    const secrets = ads.watch(
+      withValidation(
+        secretType,
+        (s): Validated<SecretPlan> => compileSecret(s, (pem) => this.#identity.matches(pem)),
+      ),
+      "*",
+    );
     this.#loops.push(
       this.#loop(
         "Cluster",
@@ -184,17 +237,26 @@ export class FunctionHost {
         (name) => this.#clusters.removeAssignment(name),
       ),
       this.#loop(
+        "Secret",
+        secrets,
+        (_name, plan: SecretPlan) => this.#secrets.set(plan),
+        (name) => this.#secrets.delete(name),
+      ),
+      this.#loop(
         "Listener",
         listeners,
         (_name, plan: ListenerPlan) => this.#listeners.apply(plan),
         (name) => this.#listeners.remove(name),
       ),
     );
-    void Promise.all([ads.synced(clusterType), ads.synced(endpointType), ads.synced(listenerType)]).then(
-      () => {
-        this.#synced = true;
-      },
-    );
+    void Promise.all([
+      ads.synced(clusterType),
+      ads.synced(endpointType),
+      ads.synced(listenerType),
+      ads.synced(secretType),
+    ]).then(() => {
+      this.#synced = true;
+    });
     this.#state = "running";
   }
 

@@ -113,9 +113,29 @@ describe("compileListener", () => {
       error: /filter_chains\[0\]\.filter_chain_match\.destination_port: not supported/,
     },
     {
-      name: "a tunneling tcp_proxy (VPN, not yet)",
-      listener: () => tcpProxyListener({ ...base, tcpProxy: { cluster: "x", tunnelingHostname: "h" } }),
-      error: /filter_chains\[0\]\.filters\[0\]\.typed_config\.tunneling_config: not supported yet/,
+      name: "a tunneling_config that POSTs",
+      listener: () =>
+        tcpProxyListener({
+          ...base,
+          tcpProxy: { cluster: "x" },
+          extra: {
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.tcp_proxy",
+                    typed_config: typedConfig(TYPE_URL.tcpProxy, {
+                      stat_prefix: "c/1",
+                      cluster: "x",
+                      tunneling_config: { hostname: "h:1", use_post: true },
+                    }),
+                  },
+                ],
+              },
+            ],
+          },
+        }),
+      error: /filter_chains\[0\]\.filters\[0\]\.typed_config\.tunneling_config\.use_post: not supported/,
     },
   ])("refuses $name with its field path", ({ listener, error }) => {
     const r = compileListener(json(listener()), registry);

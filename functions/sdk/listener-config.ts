@@ -4,9 +4,22 @@
 // is a field error with its path, so the NACK says exactly what to fix. Never throws.
 import { isIP } from "node:net";
 import { type Json, structToJson } from "../../xds/wire/struct.js";
+import {
+  CONNECT_TYPE_URL,
+  type ConnectTerminationPlan,
+  compileConnectManager,
+  compileTunnelingConfig,
+  type TunnelingPlan,
+} from "./connect-config.js";
 import type { FunctionRegistry, PreparedFilter } from "./define-function.js";
 import { PrefixSet } from "./prefix-set.js";
 import { durationMs, isObject, wrappedValue } from "./proto-json.js";
+import {
+  compileDownstreamTlsContext,
+  TLS_TRANSPORT_SOCKET,
+  TLS_TYPE_URL,
+  type TlsContextPlan,
+} from "./tls-config.js";
 import { ErrorList, type FieldError, type Validated } from "./validated.js";
 
 const PREFIX = "type.googleapis.com/";
@@ -57,6 +70,12 @@ export interface ListenerPlan {
   idleTimeoutMs: number | undefined;
   /** tcp_proxy max_connect_attempts, when set. */
   maxConnectAttempts: number | undefined;
+  /** tcp_proxy tunneling_config: each connection becomes an HTTP/2 CONNECT through the cluster's tunnel. */
+  tunneling: TunnelingPlan | undefined;
+  /** The filter chain's DownstreamTlsContext (mutual TLS); only with `connect`. */
+  tls: TlsContextPlan | undefined;
+  /** http_connection_manager terminating CONNECT (the tunnel's far end) instead of tcp_proxy. */
+  connect: ConnectTerminationPlan | undefined;
 }
 
 /** Listener fields the host does not implement; set, they are refused rather than ignored. */
@@ -152,6 +171,9 @@ export function compileListener(json: unknown, registry: FunctionRegistry): Vali
     statPrefix: name,
     idleTimeoutMs: undefined,
     maxConnectAttempts: undefined,
+    tunneling: undefined,
+    tls: undefined,
+    connect: undefined,
   };
   for (const f of UNSUPPORTED_LISTENER_FIELDS)
     if (present(l, f)) errors.add(f, "not supported by the Catena function host");
@@ -234,11 +256,53 @@ export function compileListener(json: unknown, registry: FunctionRegistry): Vali
       if (peers.size > 0) plan.trustedPeers = peers;
       if (sources.size > 0) plan.sources = sources;
     }
-    if (present(fc, "transport_socket"))
-      errors.add("filter_chains[0].transport_socket", "not supported (TLS termination is not implemented)");
+    if (isObject(fc.transport_socket)) {
+      const ts = fc.transport_socket;
+      const tc = typedConfigOf(ts.typed_config);
+      const at = "filter_chains[0].transport_socket";
+      if (
+        tc?.typeUrl === TLS_TYPE_URL.downstreamTlsContext ||
+        (tc === undefined && ts.name === TLS_TRANSPORT_SOCKET)
+      ) {
+        const t = compileDownstreamTlsContext(tc?.raw, `${at}.typed_config`);
+        if (!t.ok) for (const e of t.errors) errors.add(e.path, e.message);
+        else plan.tls = t.value;
+      } else if (tc?.typeUrl !== HOST_TYPE_URL.rawBuffer && ts.name !== HOST_FILTER_NAME.rawBuffer)
+        errors.add(at, `${tc?.typeUrl ?? str(ts.name)} is not supported (only ${TLS_TRANSPORT_SOCKET})`);
+    }
     const filters = list(fc.filters);
     if (filters.length === 0)
       errors.add("filter_chains[0].filters", `must end in ${HOST_FILTER_NAME.tcpProxy}`);
+    const lastTc = typedConfigOf(
+      isObject(filters[filters.length - 1])
+        ? (filters[filters.length - 1] as Record<string, unknown>).typed_config
+        : undefined,
+    );
+    const terminatesConnect = lastTc?.typeUrl === CONNECT_TYPE_URL.httpConnectionManager;
+    if (isObject(fc.transport_socket) && !terminatesConnect && plan.tls)
+      errors.add(
+        "filter_chains[0].transport_socket",
+        "a TLS filter chain must hold one envoy.filters.network.http_connection_manager (the VPN tunnel's end)",
+      );
+    if (terminatesConnect) {
+      const at = `filter_chains[0].filters[${filters.length - 1}]`;
+      if (filters.length !== 1)
+        errors.add("filter_chains[0].filters", "http_connection_manager must be the only filter");
+      if (!isObject(fc.transport_socket))
+        errors.add(
+          "filter_chains[0].transport_socket",
+          "must be a DownstreamTlsContext: tunnels are mutual TLS",
+        );
+      if (present(l, "listener_filters"))
+        errors.add("listener_filters", "not supported on a tunnel listener");
+      const m = compileConnectManager(lastTc?.raw, `${at}.typed_config`);
+      if (!m.ok) for (const e of m.errors) errors.add(e.path, e.message);
+      else {
+        plan.connect = m.value;
+        if (m.value.statPrefix) plan.statPrefix = m.value.statPrefix;
+      }
+      return errors.result(plan);
+    }
     for (const [i, f] of filters.entries()) {
       const at = `filter_chains[0].filters[${i}]`;
       if (!isObject(f)) {
@@ -283,7 +347,11 @@ function tcpProxy(raw: unknown, at: string, plan: ListenerPlan, errors: ErrorLis
   const t = isObject(raw) ? raw : {};
   if (present(t, "weighted_clusters"))
     errors.add(`${at}.weighted_clusters`, "not supported (use one cluster)");
-  if (present(t, "tunneling_config")) errors.add(`${at}.tunneling_config`, "not supported yet (the VPN hop)");
+  if (present(t, "tunneling_config")) {
+    const tc = compileTunnelingConfig(t.tunneling_config, `${at}.tunneling_config`);
+    if (!tc.ok) for (const e of tc.errors) errors.add(e.path, e.message);
+    else plan.tunneling = tc.value;
+  }
   if (present(t, "on_demand")) errors.add(`${at}.on_demand`, "not supported");
   plan.cluster = str(t.cluster);
   if (!plan.cluster && !present(t, "weighted_clusters")) errors.add(`${at}.cluster`, "must be set");

@@ -6,9 +6,14 @@
 // generation stops accepting and drains (its connections finish under the config they started with,
 // and are destroyed after the drain timeout). A listener at the same address keeps its socket, so an
 // update refuses no connection; one that moves binds its new address before the old one is closed.
+// A VPN tunnel's far end (DownstreamTlsContext + http_connection_manager) hands each accepted socket to
+// its generation's TunnelServer; it binds only once its secrets have arrived (warming: the previous
+// version, if any, serves meanwhile), and a new certificate applies to new handshakes at once. A
+// listener with tunneling_config opens an HTTP/2 CONNECT through its cluster's tunnel instead of TCP.
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../../xds/logger.js";
+import { formatTunnelHeaders } from "./connect-config.js";
 import type {
   Connection,
   ConnectionStats,
@@ -29,7 +34,10 @@ import {
   proxyHeaderBuffer,
   tcpProxyHeader,
 } from "./proxy-protocol.js";
-import { TcpRelay } from "./tcp-relay.js";
+import type { TlsMaterials } from "./secrets.js";
+import { type RelayStream, TcpRelay } from "./tcp-relay.js";
+import { DEFAULT_TUNNEL_OPTIONS, type TunnelEventSink, type TunnelOptions } from "./tunnel-client.js";
+import { TunnelServer } from "./tunnel-server.js";
 import type { ClusterManager } from "./upstream-cluster.js";
 
 export interface ListenerDeps {
@@ -41,6 +49,11 @@ export interface ListenerDeps {
   helperFor(scope: Omit<HelperScope, "nodeId">): HostHelper;
   drainTimeoutMs: number;
   proxyHeaderTimeoutMs: number;
+  /** Secrets and our key, for tunnel listeners (DownstreamTlsContext). */
+  materials?: TlsMaterials;
+  tunnelOptions?: TunnelOptions;
+  /** vpn connected/disconnected/refused events. */
+  tunnelEvents?: TunnelEventSink;
 }
 
 const swallow = (): void => {};
@@ -55,6 +68,8 @@ class Generation {
   draining = false;
   bound = false;
   bindError: string | undefined;
+  /** The tunnel's far end (a listener with a DownstreamTlsContext), once its secrets are here. */
+  tunnel: TunnelServer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #resolveDrained: () => void = () => {};
   readonly drained: Promise<void>;
@@ -74,11 +89,14 @@ class Generation {
   drain(timeoutMs: number): void {
     if (this.draining) return;
     this.draining = true;
+    // GOAWAY: the peers move new streams to the new generation; streams in flight finish.
+    this.tunnel?.drain();
     if (this.live.size === 0) {
       this.#finish();
       return;
     }
     this.#timer = setTimeout(() => {
+      this.tunnel?.destroy();
       for (const s of this.live) s.destroy();
     }, timeoutMs);
   }
@@ -113,14 +131,24 @@ export class ListenerManager {
   readonly #current = new Map<string, Generation>();
   readonly #sockets = new Map<string, BoundSocket>();
   readonly #draining = new Set<Generation>();
+  /** Generations waiting for their secrets before they bind (the current one, if any, serves meanwhile). */
+  readonly #warming = new Map<string, Generation>();
   readonly #retry = new Map<string, NodeJS.Timeout>();
   /** Counters by listener name, kept across generations and after removal (Prometheus counters). */
   readonly #stats = new Map<string, ListenerStats>();
   #nextId = 0;
   #closed = false;
 
+  readonly #unsubscribe: (() => void) | undefined;
+
   constructor(deps: ListenerDeps) {
     this.#deps = deps;
+    this.#unsubscribe = deps.materials?.store.onChange(() => this.#secretsChanged());
+  }
+
+  /** Tunnel counters of a listener's current generation (TLS sessions, streams, refusals). */
+  tunnelStats(name: string): TunnelServer["stats"] | undefined {
+    return this.#current.get(name)?.tunnel?.stats;
   }
 
   /** Connections open through every generation. */
@@ -143,6 +171,8 @@ export class ListenerManager {
   unbound(): { name: string; error: string }[] {
     const out: { name: string; error: string }[] = [];
     for (const [name, g] of this.#current) if (!g.bound) out.push({ name, error: g.bindError ?? "binding" });
+    for (const [name, g] of this.#warming)
+      if (!this.#current.has(name)) out.push({ name, error: g.bindError ?? "waiting for secrets" });
     return out;
   }
 
@@ -158,13 +188,80 @@ export class ListenerManager {
   /** Adds or replaces a listener; resolves once it is bound (or its bind failed and is being retried). */
   async apply(plan: ListenerPlan): Promise<void> {
     if (this.#closed) return;
-    const old = this.#current.get(plan.name);
     let stats = this.#stats.get(plan.name);
     if (!stats) {
       stats = new ListenerStats();
       this.#stats.set(plan.name, stats);
     }
     const gen = new Generation(plan, this.#filterChain(plan), stats);
+    this.#dropWarming(plan.name);
+    if (plan.tls) {
+      const materials = this.#deps.materials;
+      const m = materials?.material(plan.tls);
+      if (!m) {
+        // Envoy's warming: ACKed, bound once the secrets arrive; the previous version serves meanwhile.
+        const missing = materials ? materials.missing(plan.tls).join(", ") : "no secret store";
+        gen.bindError = `waiting for secrets ${missing}`;
+        this.#warming.set(plan.name, gen);
+        this.#deps.logger.info("listener waiting for secrets", { listener: plan.name, missing });
+        return;
+      }
+      gen.tunnel = this.#tunnelServer(gen, m);
+    }
+    await this.#activate(gen);
+  }
+
+  #dropWarming(name: string): void {
+    const w = this.#warming.get(name);
+    if (!w) return;
+    this.#warming.delete(name);
+    w.chain.close();
+  }
+
+  #tunnelServer(gen: Generation, m: NonNullable<ReturnType<TlsMaterials["material"]>>): TunnelServer {
+    const plan = gen.plan;
+    return new TunnelServer(
+      plan.connect as NonNullable<ListenerPlan["connect"]>,
+      plan.tls as NonNullable<ListenerPlan["tls"]>,
+      m,
+      {
+        listener: plan.name,
+        clusters: this.#deps.clusters,
+        events: this.#deps.tunnelEvents ?? (() => {}),
+        logger: this.#deps.logger,
+        options: this.#deps.tunnelOptions ?? DEFAULT_TUNNEL_OPTIONS,
+        onStreamDone: (up, down) => {
+          gen.stats.bytesIn += up;
+          gen.stats.bytesOut += down;
+        },
+      },
+    );
+  }
+
+  /** Secrets changed: warming listeners whose secrets are all here bind; tunnel servers take new certificates. */
+  #secretsChanged(): void {
+    const materials = this.#deps.materials;
+    if (!materials || this.#closed) return;
+    for (const [name, gen] of [...this.#warming]) {
+      const m = gen.plan.tls ? materials.material(gen.plan.tls) : undefined;
+      if (!m) continue;
+      this.#warming.delete(name);
+      gen.bindError = undefined;
+      gen.tunnel = this.#tunnelServer(gen, m);
+      this.#deps.logger.info("listener secrets arrived", { listener: name });
+      void this.#activate(gen);
+    }
+    for (const g of [...this.#current.values(), ...this.#draining]) {
+      if (!g.tunnel || !g.plan.tls) continue;
+      const m = materials.material(g.plan.tls);
+      if (m) g.tunnel.setMaterial(m);
+    }
+  }
+
+  async #activate(gen: Generation): Promise<void> {
+    const plan = gen.plan;
+    if (this.#closed) return;
+    const old = this.#current.get(plan.name);
     this.#current.set(plan.name, gen);
     this.#cancelRetry(plan.name);
     const key = socketKey(plan);
@@ -181,6 +278,7 @@ export class ListenerManager {
 
   /** Removes a listener: it stops accepting and its connections drain. */
   remove(name: string): void {
+    this.#dropWarming(name);
     const g = this.#current.get(name);
     if (!g) return;
     this.#current.delete(name);
@@ -192,6 +290,8 @@ export class ListenerManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsubscribe?.();
+    for (const name of [...this.#warming.keys()]) this.#dropWarming(name);
     for (const t of this.#retry.values()) clearTimeout(t);
     this.#retry.clear();
     for (const s of this.#sockets.values()) s.server.close();
@@ -208,6 +308,8 @@ export class ListenerManager {
   destroy(): void {
     const wasClosed = this.#closed;
     this.#closed = true;
+    this.#unsubscribe?.();
+    for (const name of [...this.#warming.keys()]) this.#dropWarming(name);
     for (const t of this.#retry.values()) clearTimeout(t);
     this.#retry.clear();
     if (!wasClosed) for (const s of this.#sockets.values()) s.server.close();
@@ -215,6 +317,7 @@ export class ListenerManager {
     for (const g of [...this.#current.values(), ...this.#draining]) {
       this.#draining.add(g);
       g.drain(0);
+      g.tunnel?.destroy();
       for (const s of g.live) s.destroy();
     }
     this.#current.clear();
@@ -339,6 +442,11 @@ export class ListenerManager {
       this.#refuse(gen, socket, "untrusted_source");
       return;
     }
+    if (gen.tunnel) {
+      // The tunnel's far end: TLS, the peer's identity, then HTTP/2 CONNECT streams.
+      gen.tunnel.accept(socket);
+      return;
+    }
     const peer: ProxyEndpoint = { address: peerAddress, port: socket.remotePort ?? 0 };
     if (!plan.proxyProtocol) {
       const local: ProxyEndpoint = {
@@ -418,14 +526,23 @@ export class ListenerManager {
       return;
     }
     const throttles = gen.chain.wrap(conn);
-    const preamble = cluster.proxyProtocol
-      ? proxyHeaderBuffer(
-          tcpProxyHeader(conn.source, conn.destination, { chain: plan.chain, hop: gen.nextHop }),
-        )
-      : undefined;
+    const tunneling = plan.tunneling;
+    // Through a tunnel the far end writes the PROXY header (from x-catena-downstream), not us.
+    const preamble =
+      cluster.proxyProtocol && !tunneling
+        ? proxyHeaderBuffer(
+            tcpProxyHeader(conn.source, conn.destination, { chain: plan.chain, hop: gen.nextHop }),
+          )
+        : undefined;
+    const upstream: Promise<RelayStream> = tunneling
+      ? cluster.tunnel(conn.source.address, v.hashKey, plan.maxConnectAttempts, {
+          authority: tunneling.hostname,
+          headers: formatTunnelHeaders(tunneling, conn),
+        })
+      : cluster.connect(conn.source.address, v.hashKey, plan.maxConnectAttempts);
     const started = performance.now();
     const relay = new TcpRelay(socket, {
-      upstream: cluster.connect(conn.source.address, v.hashKey, plan.maxConnectAttempts),
+      upstream,
       preamble,
       up: throttles.up,
       down: throttles.down,

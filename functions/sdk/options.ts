@@ -35,6 +35,8 @@ export interface FunctionHostOptions {
   proxyHeaderTimeoutMs: number;
   /** xDS reconnect backoff (tests shorten it). */
   xdsBackoff: BackoffOptions | undefined;
+  /** HTTP/2 PING interval on VPN tunnel sessions (10 s; tests shorten it). */
+  tunnelKeepaliveMs: number;
 }
 
 export type FunctionHostInit = Partial<FunctionHostOptions> &
@@ -53,6 +55,7 @@ export function defaultFunctionHostOptions(): Omit<
     drainTimeoutMs: 10_000,
     proxyHeaderTimeoutMs: 5_000,
     xdsBackoff: undefined,
+    tunnelKeepaliveMs: 10_000,
   };
 }
 
@@ -99,6 +102,8 @@ export function functionHostOptions(init: FunctionHostInit): FunctionHostOptions
       SDK_ERROR.unknownFunction,
       `type: no function named "${o.type}" (known: ${o.functions.map((f) => f.name).join(", ")})`,
     );
+  if (!(o.tunnelKeepaliveMs > 0) || !Number.isFinite(o.tunnelKeepaliveMs))
+    throw bad("tunnelKeepaliveMs", "must be a number > 0");
   for (const f of ["drainTimeoutMs", "proxyHeaderTimeoutMs"] as const)
     if (!(o[f] >= 0) || !Number.isFinite(o[f])) throw bad(f, "must be a number >= 0");
   return o;

@@ -2,9 +2,15 @@
 // client is accepted, before it sends anything, so protocols where the server speaks first work; an
 // optional PROXY v2 header goes out ahead of any client byte. Bytes flow both ways through Pumps
 // (back-pressure, optional throttles), a FIN in one direction is passed on as a half-close, and an
-// error on either socket destroys exactly this pair and nothing else.
+// error on either socket destroys exactly this pair and nothing else. Either side may also be an HTTP/2
+// stream (a VPN tunnel's CONNECT): an abort is then RST_STREAM CANCEL instead of a TCP reset.
+import { constants as h2 } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { Pump, type Throttle } from "./pump.js";
+
+/** What a relay moves bytes between: a TCP socket, or an HTTP/2 stream. */
+export type RelayStream = Duplex & { setTimeout?(ms: number, cb: () => void): unknown };
 
 export interface UpstreamAddress {
   host: string;
@@ -43,8 +49,8 @@ export function connectUpstream(address: UpstreamAddress): Promise<Socket> {
 }
 
 export interface RelayOptions {
-  /** A socket (connecting or connected, allowHalfOpen) or a promise of a connected one. */
-  upstream: Socket | Promise<Socket>;
+  /** A socket (connecting or connected, allowHalfOpen) or a promise of a connected one (or a stream). */
+  upstream: RelayStream | Promise<RelayStream>;
   /** Written to the upstream before anything else (an encoded PROXY v2 header). */
   preamble?: Uint8Array;
   /** client → upstream */
@@ -67,7 +73,7 @@ export interface RelayStats {
 export class TcpRelay {
   /** Resolves (never rejects) once both sockets are closed. */
   readonly done: Promise<RelayStats>;
-  private upstream: Socket | undefined;
+  private upstream: RelayStream | undefined;
   private upPump: Pump | undefined;
   private downPump: Pump | undefined;
   private error: Error | undefined;
@@ -77,7 +83,7 @@ export class TcpRelay {
 
   /** The client must have been accepted with allowHalfOpen: true for half-closes to pass through. */
   constructor(
-    private readonly client: Socket,
+    private readonly client: RelayStream,
     private readonly options: RelayOptions,
   ) {
     this.done = new Promise((r) => {
@@ -86,7 +92,7 @@ export class TcpRelay {
     client.on("error", this.onError);
     client.on("close", this.onClose);
     if (options.idleTimeoutMs) {
-      client.setTimeout(options.idleTimeoutMs, () => this.destroy(new Error("relay idle timeout")));
+      client.setTimeout?.(options.idleTimeoutMs, () => this.destroy(new Error("relay idle timeout")));
     }
     const u = options.upstream;
     if (u instanceof Promise) {
@@ -117,13 +123,23 @@ export class TcpRelay {
     else this.settle();
   }
 
-  private abort(s: Socket): void {
+  private abort(s: RelayStream): void {
     if (s.destroyed) return;
-    if (this.error && !s.connecting && s.readyState !== "closed") s.resetAndDestroy();
-    else s.destroy();
+    if (!this.error) {
+      s.destroy();
+      return;
+    }
+    const sock = s as Partial<Socket>;
+    const stream = s as Duplex & { close?(code?: number): void; rstCode?: number };
+    if (typeof sock.resetAndDestroy === "function") {
+      if (!sock.connecting && sock.readyState !== "closed") sock.resetAndDestroy();
+      else s.destroy();
+    } else if (typeof stream.close === "function" && "rstCode" in stream) {
+      stream.close(h2.NGHTTP2_CANCEL);
+    } else s.destroy();
   }
 
-  private attach(s: Socket): void {
+  private attach(s: RelayStream): void {
     this.upstream = s;
     s.on("error", this.onError);
     s.on("close", this.onClose);
@@ -135,9 +151,9 @@ export class TcpRelay {
     const start = () => {
       this.connected = true;
       if (this.options.idleTimeoutMs)
-        s.setTimeout(this.options.idleTimeoutMs, () => this.destroy(new Error("relay idle timeout")));
+        s.setTimeout?.(this.options.idleTimeoutMs, () => this.destroy(new Error("relay idle timeout")));
     };
-    if (s.connecting) s.once("connect", start);
+    if ((s as Partial<Socket>).connecting === true) s.once("connect", start);
     else start();
     // Pumping may start before the connect completes: writes queue in the socket, bounded by its
     // high-water mark, and the client is paused beyond that.
@@ -178,6 +194,6 @@ export class TcpRelay {
   }
 }
 
-export function relay(client: Socket, options: RelayOptions): TcpRelay {
+export function relay(client: RelayStream, options: RelayOptions): TcpRelay {
   return new TcpRelay(client, options);
 }

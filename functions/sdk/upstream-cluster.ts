@@ -3,6 +3,7 @@
 // circuit_breakers and connect retries come from the Cluster via the loadbalancer building blocks; the
 // upstream PROXY v2 transport socket says whether a header goes out first. Updates keep what they can
 // (health state, ejections, open connections): a change here never drops an established connection.
+import type { ClientHttp2Stream } from "node:http2";
 import { isIP, type Socket } from "node:net";
 import type { Logger } from "../../xds/logger.js";
 import { structToJson } from "../../xds/wire/struct.js";
@@ -18,12 +19,27 @@ import { ActiveHealthChecker, tcpProbeFrom } from "../loadbalancer/health-checke
 import { hashSourceAddress, LoadBalancer } from "../loadbalancer/load-balancer.js";
 import { OutlierDetector } from "../loadbalancer/outlier-detector.js";
 import { attemptEndpoints, RetryBudget } from "../loadbalancer/retry.js";
+import { compileHttpProtocolOptions } from "./connect-config.js";
 import { SDK_ERROR, SdkError } from "./errors.js";
 import type { Lease } from "./lease-counter.js";
 import { HOST_FILTER_NAME, HOST_TYPE_URL, typedConfigOf } from "./listener-config.js";
 import type { EndpointHealthSample } from "./metrics.js";
 import { durationMs, isObject } from "./proto-json.js";
+import type { TlsMaterials } from "./secrets.js";
 import { connectUpstream } from "./tcp-relay.js";
+import {
+  compileUpstreamTlsContext,
+  TLS_TRANSPORT_SOCKET,
+  TLS_TYPE_URL,
+  type TlsContextPlan,
+} from "./tls-config.js";
+import {
+  DEFAULT_TUNNEL_OPTIONS,
+  type TunnelEventSink,
+  type TunnelOptions,
+  TunnelPool,
+  type TunnelRequest,
+} from "./tunnel-client.js";
 import { ErrorList, type Validated } from "./validated.js";
 
 export interface ClusterPlan {
@@ -37,6 +53,16 @@ export interface ClusterPlan {
   config: ClusterConfig;
   /** Total connect attempts per connection (1 + metadata catena.connectRetries). */
   connectAttempts: number;
+  /** transport_socket envoy.transport_sockets.tls (UpstreamTlsContext): the cluster carries VPN tunnels. */
+  tls: TlsContextPlan | undefined;
+  /** typed_extension_protocol_options: HttpProtocolOptions with explicit HTTP/2. */
+  http2: boolean;
+  /**
+   * metadata catena {chain, hop}: the TLVs of the PROXY header sent through this cluster when no
+   * listener says (a tunnel's exit, where the stream arrives over HTTP/2).
+   */
+  chain: string | undefined;
+  hop: number | undefined;
 }
 
 function present(o: Record<string, unknown>, k: string): boolean {
@@ -59,6 +85,10 @@ export function compileCluster(json: unknown): Validated<ClusterPlan> {
     proxyProtocol: false,
     config: decoded.ok ? decoded.value : { lb: { policy: "round_robin" } },
     connectAttempts: decoded.ok ? (decoded.value.connectAttempts ?? 1) : 1,
+    tls: undefined,
+    http2: false,
+    chain: undefined,
+    hop: undefined,
   };
   // DiscoveryType STATIC is the enum's zero value: absent in the JSON form.
   const type = c.type === undefined || c.type === null ? "STATIC" : String(c.type);
@@ -96,13 +126,36 @@ export function compileCluster(json: unknown): Validated<ClusterPlan> {
           "only raw_buffer is supported underneath",
         );
       plan.proxyProtocol = true;
+    } else if (
+      kind === TLS_TYPE_URL.upstreamTlsContext ||
+      (tc === undefined && ts.name === TLS_TRANSPORT_SOCKET)
+    ) {
+      const t = compileUpstreamTlsContext(tc?.raw, "transport_socket.typed_config");
+      if (!t.ok) for (const e of t.errors) errors.add(e.path, e.message);
+      else plan.tls = t.value;
     } else if (kind !== HOST_TYPE_URL.rawBuffer && kind !== HOST_FILTER_NAME.rawBuffer) {
       errors.add(
         "transport_socket",
-        `${kind || "this transport socket"} is not supported (upstream_proxy_protocol)`,
+        `${kind || "this transport socket"} is not supported (upstream_proxy_protocol, tls)`,
       );
     }
   }
+  if (present(c, "typed_extension_protocol_options")) {
+    const h = compileHttpProtocolOptions(
+      c.typed_extension_protocol_options,
+      "typed_extension_protocol_options",
+    );
+    if (!h.ok) for (const e of h.errors) errors.add(e.path, e.message);
+    else plan.http2 = h.value.http2;
+  }
+  // A tunnel cluster speaks HTTP/2 over TLS, and only that.
+  if (plan.tls && !plan.http2)
+    errors.add(
+      "typed_extension_protocol_options",
+      "a TLS cluster carries HTTP/2 CONNECT tunnels: HttpProtocolOptions{explicit_http_config: {http2_protocol_options: {}}} must be set",
+    );
+  if (plan.http2 && !plan.tls)
+    errors.add("transport_socket", "HTTP/2 upstreams need the tls transport socket (tunnels only)");
   const md = isObject(c.metadata) && isObject(c.metadata.filter_metadata) ? c.metadata.filter_metadata : {};
   const catena = isObject(md.catena) ? structToJson(md.catena) : {};
   if (catena.connectRetries !== undefined) {
@@ -110,6 +163,13 @@ export function compileCluster(json: unknown): Validated<ClusterPlan> {
     if (typeof r !== "number" || !Number.isInteger(r) || r < 0)
       errors.add("metadata.filter_metadata.catena.connectRetries", "must be an integer >= 0");
     else plan.connectAttempts = 1 + r;
+  }
+  if (typeof catena.chain === "string" && catena.chain !== "") plan.chain = catena.chain;
+  if (catena.hop !== undefined) {
+    const h = catena.hop;
+    if (typeof h !== "number" || !Number.isInteger(h) || h < 0 || h > 0xffff)
+      errors.add("metadata.filter_metadata.catena.hop", "must be an integer 0-65535");
+    else plan.hop = h;
   }
   return errors.result(plan);
 }
@@ -123,6 +183,11 @@ export interface UpstreamDeps {
   /** Source address for upstream connections (the instance's own). */
   localAddress: string | undefined;
   logger: Logger;
+  /** Our certificate and the roots, for clusters with an UpstreamTlsContext. */
+  materials?: TlsMaterials;
+  tunnelOptions?: TunnelOptions;
+  /** vpn connected/disconnected/refused events. */
+  tunnelEvents?: TunnelEventSink;
   /** An endpoint became (un)available; for events and logs. */
   onHealthChange?: (cluster: string, endpoint: string, healthy: boolean) => void;
 }
@@ -143,6 +208,7 @@ export class UpstreamCluster {
   readonly #breaker: CircuitBreaker;
   readonly #budget = new RetryBudget();
   readonly #deps: UpstreamDeps;
+  #pool: TunnelPool | undefined;
   #closed = false;
 
   constructor(plan: ClusterPlan, deps: UpstreamDeps) {
@@ -153,7 +219,32 @@ export class UpstreamCluster {
     this.#breaker = new CircuitBreaker(plan.config.circuitBreaker);
     this.#outlier = this.#makeOutlier();
     this.#health = this.#makeHealth();
+    this.#pool = this.#makePool();
     if (plan.staticEndpoints) this.setEndpoints(plan.staticEndpoints);
+  }
+
+  /** Whether connections through this cluster are HTTP/2 CONNECT tunnels (UpstreamTlsContext). */
+  get tunnels(): boolean {
+    return this.#plan.tls !== undefined;
+  }
+
+  /** The tunnel pool (TLS clusters only): sessions opened and open now. */
+  get tunnelPool(): TunnelPool | undefined {
+    return this.#pool;
+  }
+
+  #makePool(): TunnelPool | undefined {
+    const tls = this.#plan.tls;
+    const materials = this.#deps.materials;
+    if (!tls || !materials) return undefined;
+    return new TunnelPool(tls, {
+      cluster: this.name,
+      localAddress: this.#deps.localAddress,
+      materials,
+      options: this.#deps.tunnelOptions ?? DEFAULT_TUNNEL_OPTIONS,
+      events: this.#deps.tunnelEvents ?? (() => {}),
+      logger: this.#deps.logger,
+    });
   }
 
   get plan(): ClusterPlan {
@@ -191,6 +282,13 @@ export class UpstreamCluster {
       this.#health = this.#makeHealth();
       this.#startChecks(this.#endpoints, this.#endpoints);
     }
+    if (!same(old.tls, plan.tls)) {
+      if (this.#pool && plan.tls) this.#pool.setPlan(plan.tls);
+      else {
+        this.#pool?.close();
+        this.#pool = this.#makePool();
+      }
+    }
     if (plan.staticEndpoints && !same(old.staticEndpoints, plan.staticEndpoints))
       this.setEndpoints(plan.staticEndpoints);
   }
@@ -203,6 +301,7 @@ export class UpstreamCluster {
     this.#endpoints = endpoints;
     this.#lb.setEndpoints(endpoints);
     this.#outlier?.setEndpoints(endpoints.map(endpointKey));
+    this.#pool?.retainEndpoints(new Set(endpoints.map(endpointKey)));
     this.#startChecks(endpoints, added);
   }
 
@@ -247,6 +346,51 @@ export class UpstreamCluster {
    * address, for ring_hash and maglev), retried on other endpoints up to the attempts allowed.
    */
   connect(sourceAddress: string, hashKey: string | undefined, maxAttempts?: number): Promise<Socket> {
+    if (this.#plan.tls)
+      return Promise.reject(
+        new SdkError(SDK_ERROR.upstreamUnavailable, `${this.name}: a TLS cluster carries tunnels only`),
+      );
+    return this.#establish(sourceAddress, hashKey, maxAttempts, (e) => this.#dial(e));
+  }
+
+  /**
+   * An HTTP/2 CONNECT stream through a tunnel to an endpoint, picked and retried as connect() does;
+   * resolves once the peer answered 200.
+   */
+  tunnel(
+    sourceAddress: string,
+    hashKey: string | undefined,
+    maxAttempts: number | undefined,
+    request: TunnelRequest,
+  ): Promise<ClientHttp2Stream> {
+    const pool = this.#pool;
+    if (!pool)
+      return Promise.reject(
+        new SdkError(
+          SDK_ERROR.upstreamUnavailable,
+          `${this.name}: not a tunnel cluster (no UpstreamTlsContext)`,
+        ),
+      );
+    return this.#establish(sourceAddress, hashKey, maxAttempts, (e) =>
+      pool.open(e, request, this.#plan.connectTimeoutMs).then(
+        (s) => {
+          this.#outlier?.reportSuccess(endpointKey(e));
+          return s;
+        },
+        (err: unknown) => {
+          this.#outlier?.reportFailure(endpointKey(e));
+          throw err;
+        },
+      ),
+    );
+  }
+
+  #establish<T extends Socket | ClientHttp2Stream>(
+    sourceAddress: string,
+    hashKey: string | undefined,
+    maxAttempts: number | undefined,
+    dial: (e: Endpoint) => Promise<T>,
+  ): Promise<T> {
     if (this.#closed) return Promise.reject(new SdkError(SDK_ERROR.closed, `cluster ${this.name} is closed`));
     const lease = this.#breaker.tryConnection();
     if (!lease)
@@ -268,7 +412,7 @@ export class UpstreamCluster {
           new SdkError(SDK_ERROR.upstreamUnavailable, `${this.name}: no endpoint available`),
         );
       }
-      return this.#dial(e).then(
+      return dial(e).then(
         (s) => this.#opened(e, s, lease),
         (err: unknown) => {
           lease.release();
@@ -279,7 +423,7 @@ export class UpstreamCluster {
     return attemptEndpoints({
       maxAttempts: attempts,
       pick: ({ attempt, exclude }) => this.#lb.pick({ hash, attempt, exclude }),
-      attempt: (e) => this.#dial(e),
+      attempt: (e) => dial(e),
       budget: this.#budget,
       retryGate: () => this.#breaker.tryRetry(),
     }).then((r) => {
@@ -315,7 +459,7 @@ export class UpstreamCluster {
     );
   }
 
-  #opened(e: Endpoint, s: Socket, lease: Lease): Socket {
+  #opened<T extends Socket | ClientHttp2Stream>(e: Endpoint, s: T, lease: Lease): T {
     const lb = this.#lb;
     lb.connectionOpened(e);
     s.once("close", () => {
@@ -337,6 +481,7 @@ export class UpstreamCluster {
     if (this.#closed) return;
     this.#closed = true;
     this.#outlier?.close();
+    this.#pool?.close();
     await this.#health?.close();
   }
 }
