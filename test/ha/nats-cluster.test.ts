@@ -5,9 +5,10 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { openBucket, stateBucketName } from "../../services/control/store/kv-cas.js";
 import { type KvStore, openKvStore } from "../../services/control/store/kv-store.js";
-import { post, type TestControl } from "../support/control.js";
+import { post, startTestControl, type TestControl } from "../support/control.js";
 import { uniqueRoot } from "../support/nats.js";
 import { startNatsCluster, type TestNatsCluster } from "../support/nats-cluster.js";
 import { network, type Replicas, service, startReplicas, waitUntil } from "./replicas.js";
@@ -118,4 +119,19 @@ describe("state on a three-node NATS cluster", () => {
       `cluster kill: ${acked.size} applies acknowledged (${ackedBeforeKill} before the kill), ${refused.length} refused`,
     );
   }, 120_000);
+
+  it("a control server given a comma-separated CATENA_NATS_URL (a dead address first, then the nodes) works", async () => {
+    const second = uniqueRoot();
+    const natsUrl = `nats://127.0.0.1:${await freePort()},${cluster.url}`;
+    const one = await startTestControl({ natsUrl, root: second, store: "nats-kv" });
+    try {
+      const applied = await post(one.url, "/v1/apply", { items: [network("edge", "127.75.0.0/16")] });
+      expect(applied.status).toBe(200);
+      // Events went through the same list to the stream.
+      await one.server.events.flush(15_000);
+      expect(one.server.events.stats().published).toBeGreaterThan(0);
+    } finally {
+      await one.stop();
+    }
+  }, 60_000);
 });
