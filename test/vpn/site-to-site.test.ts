@@ -186,13 +186,22 @@ afterAll(async () => {
 
 describe("a chain through a VPN pair (control server, mesh CA, SDS)", () => {
   it("carries data intact through the tunnel, several connections at once", async () => {
-    const payloads = [randomBytes(4 << 20), randomBytes(1 << 20), randomBytes(333_333), Buffer.alloc(0)];
-    const streamsBefore = hosts[2]?.tunnelStats(`vpn/${tunnelPort}`)?.streams ?? 0;
+    const payloads = [
+      randomBytes(4 << 20),
+      randomBytes(1 << 20),
+      randomBytes(333_333),
+      Buffer.alloc(0),
+      ...Array.from({ length: 4 }, () => randomBytes(10_000)),
+    ];
+    const far = () => hosts[2]?.tunnelStats(`vpn/${tunnelPort}`) ?? { sessions: 0, streams: 0, refused: 0 };
+    const before = far();
     const digests = await Promise.all(payloads.map((p) => sendThrough(p)));
     expect(digests).toEqual(payloads.map(sha));
-    // Each connection was a CONNECT stream at the far gateway, over one TLS connection from the near one.
-    expect(hosts[2]?.tunnelStats(`vpn/${tunnelPort}`)?.streams).toBe(streamsBefore + payloads.length);
-    expect(hosts[1]?.tunnelSessions("s2s/1/next")?.open).toBe(1);
+    // Each connection was a CONNECT stream at the far gateway; they shared the near gateway's TLS
+    // connection (a new one only when a certificate rotation, every 2 s here, fell within the run).
+    const after = far();
+    expect(after.streams - before.streams).toBe(payloads.length);
+    expect(after.sessions - before.sessions).toBeLessThanOrEqual(3);
   });
 
   it("the firewall still decides on the client before the tunnel", async () => {
