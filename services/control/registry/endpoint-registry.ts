@@ -43,7 +43,13 @@ export interface RegisteredEndpoint {
 
 /** `revision`: the KV revision of the registration's last put (shared registries), the same on every server. */
 export type RegistrationChange =
-  | { type: "registered"; endpoint: RegisteredEndpoint; revision?: number }
+  | {
+      type: "registered";
+      endpoint: RegisteredEndpoint;
+      revision?: number;
+      /** Shared: found in the bucket at start (not news). */
+      initial?: true;
+    }
   | { type: "deregistered"; endpoint: RegisteredEndpoint; reason: "deleted" | "expired"; revision?: number };
 
 export interface EndpointRegistryOptions {
@@ -75,7 +81,7 @@ export class EndpointRegistry {
     this.#timer = setInterval(() => this.sweep(), this.#o.sweepIntervalMs);
     this.#timer.unref();
     this.#o.shared?.bind({
-      onPut: (r) => this.#applyShared(r),
+      onPut: (r, initial) => this.#applyShared(r, initial),
       onDelete: (key, revision) => {
         const e = this.#byKey.get(key);
         const endpoints = e && this.#byService.get(e.service);
@@ -226,7 +232,7 @@ export class EndpointRegistry {
   }
 
   /** A put from the bucket (or this server's own, once durable); an older revision than held is ignored. */
-  #applyShared({ endpoint, revision }: SharedRegistration): void {
+  #applyShared({ endpoint, revision }: SharedRegistration, initial = false): void {
     if (this.#closed) return;
     if ((this.#revisions.get(endpoint.id) ?? 0) >= revision) return;
     const key = registrationKey(endpoint.service, endpoint.address, endpoint.port);
@@ -246,7 +252,13 @@ export class EndpointRegistry {
     this.#byKey.set(key, endpoint);
     this.#revisions.set(endpoint.id, revision);
     if (this.#changed(existing, endpoint)) this.#compiled.delete(endpoint.service);
-    if (!existing) this.#o.onChange({ type: "registered", endpoint, revision });
+    if (!existing)
+      this.#o.onChange({
+        type: "registered",
+        endpoint,
+        revision,
+        ...(initial && { initial: true as const }),
+      });
   }
 
   #remove(

@@ -127,6 +127,10 @@ export class ServiceRegistry implements EndpointRegistryView {
 
   #onRegistration(change: RegistrationChange): void {
     const e = change.endpoint;
+    if (change.type === "registered" && change.initial) {
+      this.#recompile([e.service]);
+      return;
+    }
     this.#o.events.emit({
       kind: ENDPOINT_EVENT_KIND,
       name: e.service,

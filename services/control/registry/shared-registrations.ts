@@ -29,8 +29,11 @@ export interface SharedRegistration {
 }
 
 export interface SharedRegistrationsBinding {
-  /** A registration was put (new, renewed or changed): by this server or another. */
-  onPut(registration: SharedRegistration): void;
+  /**
+   * A registration was put (new, renewed or changed): by this server or another. `initial`: it was
+   * in the bucket when this server started (not news: no event).
+   */
+  onPut(registration: SharedRegistration, initial: boolean): void;
   /** A registration's key was deleted (deregistered, or expired and swept). */
   onDelete(key: string, revision: number): void;
 }
@@ -87,7 +90,7 @@ export class SharedRegistrations {
     this.#binding = binding;
     const early = this.#early ?? [];
     this.#early = undefined;
-    for (const entry of early) this.#deliver(entry);
+    for (const entry of early) this.#deliver(entry, true);
   }
 
   /** Puts the registration; resolves with its revision once durable. */
@@ -110,14 +113,14 @@ export class SharedRegistrations {
     await this.#watch.close();
   }
 
-  #deliver(entry: BucketEntry): void {
+  #deliver(entry: BucketEntry, initial = false): void {
     if (entry.op !== "PUT") {
       this.#binding?.onDelete(entry.key, entry.revision);
       return;
     }
     try {
       const endpoint = JSON.parse(decoder.decode(entry.data)) as RegisteredEndpoint;
-      this.#binding?.onPut({ endpoint, revision: entry.revision });
+      this.#binding?.onPut({ endpoint, revision: entry.revision }, initial);
     } catch {
       this.#o.logger.warn("shared registrations: unreadable entry", { key: entry.key });
     }
