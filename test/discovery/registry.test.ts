@@ -193,11 +193,13 @@ describe("service registry", () => {
     const nc = await connect({ servers: SHARED_NATS_URL });
     try {
       const subject = `${mesh.control.root}.discovery.lookup`;
+      // The previous test's deregistration reaches the lookup with the next compile: wait for it.
       const answer = await eventually(async () => {
         try {
-          return await nc.request(subject, JSON.stringify({ service: "web", healthy: true }), {
+          const m = await nc.request(subject, JSON.stringify({ service: "web", healthy: true }), {
             timeout: 1000,
           });
+          return m.json<LookupBody>().endpoints.length === 2 ? m : undefined;
         } catch {
           return undefined;
         }
