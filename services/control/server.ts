@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { buildApi } from "./api/app.js";
 import { createApplier } from "./api/apply.js";
 import { DEFAULT_CERT_LIFETIME_MS, InstanceCertificates, MeshCa } from "./ca/index.js";
+import { openSharedMeshCa } from "./ca/shared-root.js";
 import { startPolicyStatus } from "./compiler/policy-status.js";
 import { DEFAULT_TRUST_DOMAIN } from "./compiler/vpn-resources.js";
 import { parseHostPort } from "./environment.js";
@@ -108,12 +109,14 @@ export async function startControlServer(options: ControlServerOptions): Promise
   registry.bind((services) => xds.compiler.scheduleServices(services));
   xds.compiler.attachRegistry(registry);
   registry.start();
-  const ca = await MeshCa.open({
+  const caOptions = {
     dataDir: options.dataDir,
     trustDomain: options.ca?.trustDomain ?? DEFAULT_TRUST_DOMAIN,
     ...(options.ca?.certFile && { certFile: options.ca.certFile }),
     ...(options.ca?.keyFile && { keyFile: options.ca.keyFile }),
-  });
+  };
+  // Replicas sign with one root, or an instance that fails over would hold a certificate its peers reject.
+  const ca = shared ? await openSharedMeshCa(shared.caBucket, caOptions) : await MeshCa.open(caOptions);
   const certificates = new InstanceCertificates({
     ca,
     lifetimeMs: options.ca?.lifetimeMs ?? DEFAULT_CERT_LIFETIME_MS,
