@@ -4,10 +4,10 @@
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { freePort } from "../../services/control/events/nats-server-process.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 
 // A third octet of its own, so these addresses are nobody else's.
 const NET = 66 + Math.floor(Math.random() * 100);
@@ -138,18 +138,8 @@ beforeAll(async () => {
   control = await startTestControl();
   const res = await post(control.url, "/v1/apply", manifest("separate"));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  const functions = await loadBuiltinFunctions();
-  const start = (type: string, fn: string, id: string, address: string) =>
-    FunctionHost.start({
-      type,
-      functionName: fn,
-      nodeId: id,
-      xdsServers: [control.server.xdsAddr],
-      address,
-      adminAddr: `${address}:0`,
-      functions,
-      xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
-    });
+  const start = (type: string, functionName: string, nodeId: string, address: string) =>
+    startTestHost({ type, functionName, nodeId, address, xdsServers: [control.server.xdsAddr] });
   hosts = await Promise.all([
     start("firewall", "e2e-fw", "e2e-fw-1", ip(1)),
     start("qos", "e2e-qos", "e2e-qos-1", ip(2)),

@@ -4,12 +4,12 @@
 import { once } from "node:events";
 import { connect, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
 import tap, { parseTapConfig } from "../../functions/examples/tap/index.js";
 import { MemoryEventSink } from "../../functions/sdk/events.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { TYPE_URL } from "../../xds/type-urls.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 
 const NET = 1 + Math.floor(Math.random() * 200);
 const ADDRESS = `127.67.${NET}.10`;
@@ -71,16 +71,14 @@ beforeAll(async () => {
   control = await startTestControl();
   const res = await post(control.url, "/v1/apply", manifest({ minBytes: 4 }));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  host = await FunctionHost.start({
+  host = await startTestHost({
     type: "tap",
     functionName: "edge-tap",
     nodeId: "edge-tap-1",
     xdsServers: [control.server.xdsAddr],
     address: ADDRESS,
-    adminAddr: `${ADDRESS}:0`,
-    functions: [...(await loadBuiltinFunctions()), tap],
+    plugins: [tap],
     events,
-    xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
   });
 });
 

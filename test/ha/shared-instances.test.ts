@@ -5,11 +5,11 @@
 // Ready and stays put. Then B is SIGKILLed: hop 1's instance fails over to A, traffic flows again,
 // and an instance connected to B alone (no failover) vanishes from A within the bound.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { AdsClient, listenerType } from "../../xds/index.js";
 import { type Backend, freePort, roundTrip, startBackend } from "../functions/support/harness.js";
 import { getJson, post } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 import { deleteEventStream, deleteStateBucket, SHARED_NATS_URL, uniqueRoot } from "../support/nats.js";
 import { type ReplicaProcess, spawnReplica, waitUntil } from "./replicas.js";
 
@@ -63,16 +63,7 @@ async function instanceIds(url: string): Promise<string[]> {
 }
 
 async function host(type: string, fn: string, nodeId: string, address: string, servers: string[]) {
-  const h = await FunctionHost.start({
-    type,
-    functionName: fn,
-    nodeId,
-    xdsServers: servers,
-    address,
-    adminAddr: `${address}:0`,
-    functions: await loadBuiltinFunctions(),
-    xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
-  });
+  const h = await startTestHost({ type, functionName: fn, nodeId, xdsServers: servers, address });
   hosts.push(h);
   return h;
 }

@@ -3,11 +3,11 @@
 // (content hashes), so its config version is unchanged; the data path keeps carrying traffic.
 // The control servers run as processes and are SIGKILLed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { AdsClient, clusterType, endpointType, listenerType, TYPE_URL } from "../../xds/index.js";
 import { type Backend, freePort, roundTrip, startBackend } from "../functions/support/harness.js";
 import { getJson, post } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 import { deleteEventStream, deleteStateBucket, SHARED_NATS_URL, uniqueRoot } from "../support/nats.js";
 import { type ReplicaProcess, spawnReplica, waitUntil } from "./replicas.js";
 
@@ -104,15 +104,12 @@ afterAll(async () => {
 describe("xDS failover between control servers", () => {
   it("an instance whose control server is killed reconnects to the other, same versions, traffic flows", async () => {
     // The real firewall host carries traffic; a bare AdsClient instance shows the versions.
-    host = await FunctionHost.start({
+    host = await startTestHost({
       type: "firewall",
       functionName: "edge-fw",
       nodeId: "fw-host",
       xdsServers: [a.xdsAddr, b.xdsAddr],
       address: FW_ADDRESS,
-      adminAddr: `${FW_ADDRESS}:0`,
-      functions: await loadBuiltinFunctions(),
-      xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
     });
     await host.whenReady(15_000);
     const payload = Buffer.from("hello through the chain");

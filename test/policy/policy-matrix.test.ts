@@ -6,11 +6,11 @@
 import { once } from "node:events";
 import { connect, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { freePort } from "../../services/control/events/nats-server-process.js";
 import { chainProgrammed } from "../../services/control/status/datapath-status.js";
 import { post, startTestControl, type TestControl } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 
 const API = "catena.dev/v1alpha1";
 const FW = "127.80.0.2";
@@ -316,15 +316,12 @@ beforeAll(async () => {
     chain("vault"),
   ]);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  host = await FunctionHost.start({
+  host = await startTestHost({
     type: "firewall",
     functionName: "pm-fw",
     nodeId: "pm-fw-1",
     xdsServers: [control.server.xdsAddr],
     address: FW,
-    adminAddr: `${FW}:0`,
-    functions: await loadBuiltinFunctions(),
-    xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
   });
   await converged("");
 }, 60_000);

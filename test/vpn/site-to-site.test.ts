@@ -8,13 +8,13 @@ import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadBuiltinFunctions } from "../../functions/builtins.js";
-import { FunctionHost } from "../../functions/sdk/host.js";
+import type { FunctionHost } from "../../functions/sdk/host.js";
 import { createIdentity } from "../../functions/sdk/identity.js";
 import { certWindow, MeshCa } from "../../services/control/ca/index.js";
 import { freePort } from "../../services/control/events/nats-server-process.js";
 import { AdsClient, TYPE_URL } from "../../xds/index.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
+import { startTestHost } from "../support/hosts.js";
 
 const NET = 10 + Math.floor(Math.random() * 200);
 const siteA = (n: number) => `127.67.${NET}.${n}`;
@@ -156,18 +156,8 @@ beforeAll(async () => {
   control = await startTestControl({ ca: { lifetimeMs: LIFETIME_MS } });
   const res = await post(control.url, "/v1/apply", manifest());
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  const functions = await loadBuiltinFunctions();
-  const start = (type: string, fn: string, id: string, address: string) =>
-    FunctionHost.start({
-      type,
-      functionName: fn,
-      nodeId: id,
-      xdsServers: [control.server.xdsAddr],
-      address,
-      adminAddr: `${address}:0`,
-      functions,
-      xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
-    });
+  const start = (type: string, functionName: string, nodeId: string, address: string) =>
+    startTestHost({ type, functionName, nodeId, address, xdsServers: [control.server.xdsAddr] });
   hosts = await Promise.all([
     start("firewall", "s2s-fw", "s2s-fw-1", siteA(1)),
     start("vpn", "s2s-vpn-a", "s2s-vpn-a-1", siteA(2)),

@@ -5,10 +5,8 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readdirSync } from "node:fs";
 import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
-import { loadBuiltinFunctions } from "../../../functions/builtins.js";
-import type { FunctionDefinition } from "../../../functions/sdk/define-function.js";
 import type { EventSink } from "../../../functions/sdk/events.js";
-import { FunctionHost } from "../../../functions/sdk/host.js";
+import type { FunctionHost } from "../../../functions/sdk/host.js";
 import { loadHostProtos } from "../../../functions/sdk/protos.js";
 import {
   AdsServer,
@@ -25,6 +23,7 @@ import {
   tcpProxyListener,
   typedConfig,
 } from "../../../xds/index.js";
+import { startTestHost } from "../../support/hosts.js";
 
 export { freePort } from "../../../services/control/events/nats-server-process.js";
 
@@ -257,8 +256,6 @@ export function publish(xds: XdsServer, snapshots: Map<string, Resource[]>, ids:
 
 // ---- hosts ----
 
-let builtins: FunctionDefinition<unknown>[] | undefined;
-
 export async function startHost(options: {
   xds: XdsServer;
   type: string;
@@ -268,19 +265,15 @@ export async function startHost(options: {
   drainTimeoutMs?: number;
   proxyHeaderTimeoutMs?: number;
 }): Promise<FunctionHost> {
-  builtins ??= await loadBuiltinFunctions();
-  return FunctionHost.start({
+  return startTestHost({
     type: options.type,
     functionName: `${options.type}-fn`,
     nodeId: options.nodeId,
     xdsServers: [options.xds.address],
     address: options.address,
-    adminAddr: `${options.address}:0`,
-    functions: builtins,
     events: options.events,
     drainTimeoutMs: options.drainTimeoutMs,
     proxyHeaderTimeoutMs: options.proxyHeaderTimeoutMs,
-    xdsBackoff: { initialMs: 50, maxMs: 500, multiplier: 2, jitter: 0.1 },
   });
 }
 
