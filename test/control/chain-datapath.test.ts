@@ -8,6 +8,7 @@ import type { FunctionHost } from "../../functions/sdk/host.js";
 import { freePort } from "../../services/control/events/nats-server-process.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
 import { startTestHost } from "../support/hosts.js";
+import { object } from "../support/manifest.js";
 
 // A third octet of its own, so these addresses are nobody else's.
 const NET = 66 + Math.floor(Math.random() * 100);
@@ -34,12 +35,6 @@ async function backend(i: number): Promise<Server> {
 
 function manifest(placement: "separate" | "fused") {
   const backendPorts = backends.map((b) => (b.address() as { port: number }).port);
-  const object = (kind: string, name: string, spec: Record<string, unknown>) => ({
-    apiVersion: "catena.dev/v1alpha1",
-    kind,
-    metadata: { name },
-    spec,
-  });
   return {
     items: [
       object("Network", "e2e", { cidr: "127.66.0.0/16" }),

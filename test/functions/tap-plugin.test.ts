@@ -10,6 +10,7 @@ import type { FunctionHost } from "../../functions/sdk/host.js";
 import { TYPE_URL } from "../../xds/type-urls.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
 import { startTestHost } from "../support/hosts.js";
+import { object } from "../support/manifest.js";
 
 const NET = 1 + Math.floor(Math.random() * 200);
 const ADDRESS = `127.67.${NET}.10`;
@@ -21,26 +22,20 @@ const events = new MemoryEventSink();
 let port = 0;
 
 function manifest(hopConfig: Record<string, unknown>) {
-  const o = (kind: string, name: string, spec: Record<string, unknown>) => ({
-    apiVersion: "catena.dev/v1alpha1",
-    kind,
-    metadata: { name },
-    spec,
-  });
   return {
     items: [
-      o("Network", "tapnet", { cidr: "127.67.0.0/16" }),
-      o("Service", "tapped", {
+      object("Network", "tapnet", { cidr: "127.67.0.0/16" }),
+      object("Service", "tapped", {
         network: "tapnet",
         ports: [{ name: "tcp", port }],
         endpoints: [{ address: "127.0.0.1", port: (backend.address() as { port: number }).port }],
       }),
-      o("ServiceFunction", "edge-tap", {
+      object("ServiceFunction", "edge-tap", {
         type: "tap",
         plugin: "./functions/examples/tap/index.ts",
         config: { label: "edge" },
       }),
-      o("ServiceChain", "tapped-edge", {
+      object("ServiceChain", "tapped-edge", {
         service: "tapped",
         ingress: { port },
         hops: [{ function: "edge-tap", config: hopConfig }],

@@ -11,8 +11,8 @@ import { freePort } from "../../services/control/events/nats-server-process.js";
 import { chainProgrammed } from "../../services/control/status/datapath-status.js";
 import { post, startTestControl, type TestControl } from "../support/control.js";
 import { startTestHost } from "../support/hosts.js";
+import { object } from "../support/manifest.js";
 
-const API = "catena.dev/v1alpha1";
 const FW = "127.80.0.2";
 // Sources: Workloads' addresses and strangers.
 const WEB = "127.80.1.10";
@@ -27,18 +27,6 @@ let control: TestControl;
 let host: FunctionHost | undefined;
 let backend: Server;
 const ports: Record<Dest, number> = { billing: 0, public: 0, vault: 0 };
-
-const object = (
-  kind: string,
-  name: string,
-  spec: Record<string, unknown>,
-  labels?: Record<string, string>,
-) => ({
-  apiVersion: API,
-  kind,
-  metadata: { name, ...(labels && { labels }) },
-  spec,
-});
 
 /** allowed: the backend's banner arrives; denied: the firewall closes the connection saying nothing. */
 async function attempt(from: string, dest: Dest): Promise<"allowed" | "denied"> {

@@ -15,6 +15,7 @@ import { freePort } from "../../services/control/events/nats-server-process.js";
 import { AdsClient, TYPE_URL } from "../../xds/index.js";
 import { getJson, post, startTestControl, type TestControl } from "../support/control.js";
 import { startTestHost } from "../support/hosts.js";
+import { object } from "../support/manifest.js";
 
 const NET = 10 + Math.floor(Math.random() * 200);
 const siteA = (n: number) => `127.67.${NET}.${n}`;
@@ -42,12 +43,6 @@ async function hashingBackend(): Promise<Server> {
 }
 
 function manifest() {
-  const object = (kind: string, name: string, spec: Record<string, unknown>) => ({
-    apiVersion: "catena.dev/v1alpha1",
-    kind,
-    metadata: { name },
-    spec,
-  });
   return {
     items: [
       object("Network", "s2s-a", { cidr: `127.67.${NET}.0/24` }),
