@@ -92,7 +92,11 @@ export class TunnelServer {
     });
     this.#tls.on("error", swallow);
     this.#h2 = createH2Server({
-      settings: { initialWindowSize: deps.options.streamWindowBytes, enableConnectProtocol: false },
+      settings: {
+        initialWindowSize: deps.options.streamWindowBytes,
+        maxFrameSize: deps.options.maxFrameBytes,
+        enableConnectProtocol: false,
+      },
       maxSessionMemory: TUNNEL_SESSION_MEMORY_MB,
     });
     this.#h2.on("session", (s: ServerHttp2Session) => {
