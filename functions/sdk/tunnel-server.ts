@@ -114,6 +114,10 @@ export class TunnelServer {
 
   /** A connection the listener accepted (raw TCP): the TLS handshake starts now. */
   accept(socket: Socket): void {
+    // The listener accepts half-open TCP (tcp_proxy passes FINs on); TLS and HTTP/2 have their own
+    // ends, and a half-open socket under them would keep a vanished peer's session (and its
+    // upstream connections) open for ever.
+    socket.allowHalfOpen = false;
     this.#tls.emit("connection", socket);
   }
 

@@ -326,7 +326,9 @@ describe("vpn: A tunnels to B over mutual TLS 1.3 + HTTP/2 CONNECT", () => {
   describe("refusals at B", () => {
     const authority = () => `web:${port}`;
 
-    it("a valid vpn-a certificate is let in (the control case)", async () => {
+    it("a valid vpn-a certificate is let in (the control case); a peer that vanishes leaves nothing open", async () => {
+      const backendBefore = backend.sockets.size;
+      const bBefore = b.activeConnections;
       const cert = await clientCertificate(ca.ca, spiffeId(A.fn, "probe"), ca.window(0));
       const r = await tryConnect(B.address, tunnelPort, authority(), {
         certPem: cert.certPem,
@@ -334,6 +336,12 @@ describe("vpn: A tunnels to B over mutual TLS 1.3 + HTTP/2 CONNECT", () => {
         caPem: ca.ca.rootPem,
       });
       expect(r).toMatchObject({ ok: true, status: 200 });
+      // tryConnect destroyed its session after the 200: B closes the stream's upstream and the socket.
+      await until(
+        () => backend.sockets.size === backendBefore && b.activeConnections === bBefore,
+        () =>
+          `B's state back (backend ${backend.sockets.size}/${backendBefore}, B ${b.activeConnections}/${bBefore})`,
+      );
     });
 
     it("an unknown authority gets 404", async () => {
