@@ -61,6 +61,13 @@ const swallow = (): void => {};
 const UNAVAILABLE: NetworkFilter = { onConnection: () => deny("filter_unavailable") };
 
 /** One version of one Listener: its plan, its filters, and the connections it accepted. */
+/** Two versions of a CONNECT terminator that differ in their routes only (same socket, same TLS). */
+function routesOnlyChange(a: ListenerPlan, b: ListenerPlan): boolean {
+  if (!a.connect || !b.connect || !a.tls || !b.tls) return false;
+  const rest = (p: ListenerPlan) => JSON.stringify({ ...p, connect: undefined });
+  return rest(a) === rest(b) && a.connect.statPrefix === b.connect.statPrefix;
+}
+
 class Generation {
   readonly live = new Set<Socket>();
   /** Hop index sent in the upstream PROXY header: the hop after the last one this listener runs. */
@@ -75,7 +82,8 @@ class Generation {
   readonly drained: Promise<void>;
 
   constructor(
-    readonly plan: ListenerPlan,
+    /** Replaced in place only when a CONNECT terminator's routes change (routesOnlyChange). */
+    public plan: ListenerPlan,
     readonly chain: FilterChain,
     readonly stats: ListenerStats,
   ) {
@@ -192,6 +200,15 @@ export class ListenerManager {
     if (!stats) {
       stats = new ListenerStats();
       this.#stats.set(plan.name, stats);
+    }
+    const current = this.#current.get(plan.name);
+    if (current?.tunnel && !current.draining && routesOnlyChange(current.plan, plan)) {
+      // What RDS gives Envoy: a chain tunnelling to this gateway came or went; the listener, its
+      // TLS sessions and every stream in them stay.
+      current.tunnel.setRoutes(plan.connect as NonNullable<ListenerPlan["connect"]>);
+      current.plan = plan;
+      this.#dropWarming(plan.name);
+      return;
     }
     const gen = new Generation(plan, this.#filterChain(plan), stats);
     this.#dropWarming(plan.name);

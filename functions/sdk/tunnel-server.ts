@@ -59,7 +59,7 @@ const swallow = (): void => {};
 export class TunnelServer {
   readonly stats: TunnelServerStats = { sessions: 0, streams: 0, refused: 0 };
   readonly #deps: TunnelServerDeps;
-  readonly #plan: ConnectTerminationPlan;
+  #plan: ConnectTerminationPlan;
   readonly #tlsPlan: TlsContextPlan;
   readonly #tls: TlsServer;
   readonly #h2: Http2Server;
@@ -119,6 +119,11 @@ export class TunnelServer {
     // upstream connections) open for ever.
     socket.allowHalfOpen = false;
     this.#tls.emit("connection", socket);
+  }
+
+  /** New routes (chains added or removed): the next CONNECT is routed by them; streams keep theirs. */
+  setRoutes(plan: ConnectTerminationPlan): void {
+    this.#plan = plan;
   }
 
   /** A new certificate or new roots: new handshakes use them; established sessions keep theirs. */

@@ -72,6 +72,17 @@ function manifest() {
   };
 }
 
+/** Polls until `probe` gives a value (bounded). */
+async function waitFor<T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function until(what: string, probe: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await probe())) {
@@ -91,9 +102,14 @@ async function ready(): Promise<boolean> {
 }
 
 /** Sends `payload` through the chain from `from`; resolves with the backend's digest, or "closed". */
-function sendThrough(payload: Buffer, from = CLIENT, pace?: { chunks: number; everyMs: number }) {
+function sendThrough(
+  payload: Buffer,
+  from = CLIENT,
+  pace?: { chunks: number; everyMs: number },
+  to = { host: siteA(1), port: 0 },
+) {
   return new Promise<string>((resolve) => {
-    const s: Socket = connect({ host: siteA(1), port, localAddress: from });
+    const s: Socket = connect({ host: to.host, port: to.port || port, localAddress: from });
     let answer = "";
     s.setEncoding("utf8");
     s.on("data", (d: string) => {
@@ -151,8 +167,16 @@ beforeAll(async () => {
   control = await startTestControl({ ca: { lifetimeMs: LIFETIME_MS } });
   const res = await post(control.url, "/v1/apply", manifest());
   expect(res.status, JSON.stringify(res.body)).toBe(200);
+  // A short drain: a listener replaced under a live connection would cut it within the test.
   const start = (type: string, functionName: string, nodeId: string, address: string) =>
-    startTestHost({ type, functionName, nodeId, address, xdsServers: [control.server.xdsAddr] });
+    startTestHost({
+      type,
+      functionName,
+      nodeId,
+      address,
+      xdsServers: [control.server.xdsAddr],
+      drainTimeoutMs: 1000,
+    });
   hosts = await Promise.all([
     start("firewall", "s2s-fw", "s2s-fw-1", siteA(1)),
     start("vpn", "s2s-vpn-a", "s2s-vpn-a-1", siteA(2)),
@@ -188,6 +212,41 @@ describe("a chain through a VPN pair (control server, mesh CA, SDS)", () => {
     expect(after.streams - before.streams).toBe(payloads.length);
     expect(after.sessions - before.sessions).toBeLessThanOrEqual(3);
   });
+
+  it("a second chain tunnelling to the same gateway changes its routes, not its connections", async () => {
+    const port2 = await freePort(siteA(2));
+    const long = randomBytes(1 << 20);
+    const longRun = sendThrough(long, CLIENT, { chunks: 30, everyMs: 100 }); // ~3 s, past the 1 s drain
+    await new Promise((r) => setTimeout(r, 300));
+    const sessions = { ...hosts[2]?.tunnelStats(`vpn/${tunnelPort}`) };
+    const second = [
+      object("Service", "s2s-db2", {
+        network: "s2s-b",
+        ports: [{ name: "tcp", port: port2 }],
+        endpoints: [{ address: siteB(50), port: (backend.address() as { port: number }).port }],
+      }),
+      object("ServiceChain", "s2s-2", {
+        service: "s2s-db2",
+        ingress: { port: port2 },
+        hops: [{ function: "s2s-vpn-a", config: { authority: "db2.site-b:5432" } }],
+      }),
+    ];
+    const res = await post(control.url, "/v1/apply", { items: second });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const payload = randomBytes(70_000);
+    const viaSecond = await waitFor(async () => {
+      const digest = await sendThrough(payload, CLIENT, undefined, { host: siteA(2), port: port2 });
+      return digest === sha(payload) ? digest : undefined;
+    });
+    expect(viaSecond).toBe(sha(payload));
+    expect(await longRun).toBe(sha(long));
+    // The far gateway's listener is the same one: its counters went on from where they were.
+    expect(hosts[2]?.tunnelStats(`vpn/${tunnelPort}`)?.sessions).toBeGreaterThanOrEqual(
+      sessions.sessions ?? 0,
+    );
+    const deleted = await post(control.url, "/v1/delete", { items: second });
+    expect(deleted.status).toBe(200);
+  }, 30_000);
 
   it("the firewall still decides on the client before the tunnel", async () => {
     expect(await sendThrough(randomBytes(100), "127.0.0.1")).toBe("closed");
