@@ -51,9 +51,9 @@ export const DEFAULT_TUNNEL_OPTIONS: TunnelOptions = Object.freeze({
 /** nghttp2's memory cap per session, in MB: windows this large must fit. */
 export const TUNNEL_SESSION_MEMORY_MB = 256;
 
-/** vpn events: connected, disconnected, refused. */
+/** vpn events: a tunnel connection established or closed, a peer refused (not the host's own `connected`). */
 export type TunnelEventSink = (
-  verb: "connected" | "disconnected" | "refused",
+  verb: "established" | "closed" | "refused",
   data: Record<string, unknown>,
 ) => void;
 
@@ -359,7 +359,7 @@ export class TunnelPool {
       usable.delete(session);
       this.#open.delete(session);
       for (const p of this.#peers.values()) if (p.session === session) p.session = undefined;
-      this.#deps.events("disconnected", {
+      this.#deps.events("closed", {
         role: "client",
         cluster: this.#deps.cluster,
         peer,
@@ -367,7 +367,7 @@ export class TunnelPool {
         reason,
       });
     });
-    this.#deps.events("connected", { role: "client", cluster: this.#deps.cluster, peer, spiffeId });
+    this.#deps.events("established", { role: "client", cluster: this.#deps.cluster, peer, spiffeId });
   }
 
   #request(

@@ -183,10 +183,10 @@ export class TunnelServer {
     s.setNoDelay(true);
     const peer = `${formatAddress(s.remoteAddress ?? "")}:${s.remotePort ?? 0}`;
     const listener = this.#deps.listener;
-    this.#deps.events("connected", { role: "server", listener, peer, spiffeId });
+    this.#deps.events("established", { role: "server", listener, peer, spiffeId });
     s.once("close", () => {
       this.#sockets.delete(s);
-      this.#deps.events("disconnected", { role: "server", listener, peer, spiffeId, reason: "closed" });
+      this.#deps.events("closed", { role: "server", listener, peer, spiffeId, reason: "closed" });
     });
     this.#h2.emit("connection", s);
   }

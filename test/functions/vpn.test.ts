@@ -525,16 +525,16 @@ describe("vpn: A tunnels to B over mutual TLS 1.3 + HTTP/2 CONNECT", () => {
   it("a silent path: the unanswered PING closes the session; the next connection reconnects", async () => {
     const r1 = await roundTrip(A.address, relayedPort, Buffer.from("one"), CLIENT);
     expect(r1.echo.toString()).toBe("one");
-    const disconnectsBefore = eventsA.events.filter((e) => e.verb === "disconnected").length;
+    const disconnectsBefore = eventsA.events.filter((e) => e.verb === "closed").length;
     relay.frozen = true;
     await until(
       () =>
         eventsA.events.some(
           (e, i) =>
-            e.verb === "disconnected" &&
+            e.verb === "closed" &&
             i >= 0 &&
             /PING/.test(String((e.data as { reason?: string }).reason)) &&
-            eventsA.events.filter((x) => x.verb === "disconnected").length > disconnectsBefore,
+            eventsA.events.filter((x) => x.verb === "closed").length > disconnectsBefore,
         ),
       () => `a disconnected event for the unanswered PING (${JSON.stringify(eventsA.events.slice(-3))})`,
       5000,
@@ -547,7 +547,7 @@ describe("vpn: A tunnels to B over mutual TLS 1.3 + HTTP/2 CONNECT", () => {
   it("events: connected on both sides with the peer's SPIFFE ID", () => {
     // (The host's own xDS `connected` event shares the subject; tunnel events carry a role.)
     const tunnel = (e: HostEvent) =>
-      e.kind === "vpn" && e.verb === "connected" && (e.data as { role?: string }).role;
+      e.kind === "vpn" && e.verb === "established" && (e.data as { role?: string }).role;
     const ca1 = eventsA.events.find(tunnel);
     expect(ca1?.data).toMatchObject({ role: "client", spiffeId: spiffeId(B.fn, B.id) });
     const cb = eventsB.events.find(tunnel);
