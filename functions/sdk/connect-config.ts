@@ -4,7 +4,7 @@
 // CONNECT to the cluster of the virtual host whose domains match :authority (connect_matcher route,
 // connect_config: the stream is terminated and its bytes relayed as TCP). Anything else is a field
 // error with its path. Never throws.
-import { isObject, wrappedValue } from "./proto-json.js";
+import { isObject, rejectUnknown, wrappedValue } from "./proto-json.js";
 import { ErrorList, type Validated } from "./validated.js";
 
 const PREFIX = "type.googleapis.com/";
@@ -19,22 +19,6 @@ export const CONNECT_FILTER_NAME = {
   router: "envoy.filters.http.router",
   httpProtocolOptions: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 } as const;
-
-function present(o: Record<string, unknown>, k: string): boolean {
-  const v = o[k];
-  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
-}
-
-function rejectUnknown(
-  o: Record<string, unknown>,
-  known: ReadonlySet<string>,
-  at: string,
-  errors: ErrorList,
-) {
-  for (const k of Object.keys(o))
-    if (k !== "@type" && !known.has(k) && present(o, k))
-      errors.add(`${at}.${k}`, "not supported by the Catena function host");
-}
 
 function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];

@@ -13,7 +13,7 @@ import {
 } from "./connect-config.js";
 import type { FunctionRegistry, PreparedFilter } from "./define-function.js";
 import { PrefixSet } from "./prefix-set.js";
-import { durationMs, isObject, wrappedValue } from "./proto-json.js";
+import { durationMs, isObject, present, wrappedValue } from "./proto-json.js";
 import {
   compileDownstreamTlsContext,
   TLS_TRANSPORT_SOCKET,
@@ -95,11 +95,6 @@ function list(v: unknown): unknown[] {
 
 function str(v: unknown): string {
   return typeof v === "string" ? v : "";
-}
-
-function present(o: Record<string, unknown>, k: string): boolean {
-  const v = o[k];
-  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 }
 
 /** A typed_config as the plugin sees it: its type URL and fields (a TypedStruct's value unpacked). */

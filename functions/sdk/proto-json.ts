@@ -1,5 +1,7 @@
 // Readers for protobuf messages as protobufjs decodes them with keepCase (what an xDS client hands a
 // function), tolerant of the proto3 JSON forms too.
+import type { ErrorList } from "./validated.js";
+
 export type Json = Record<string, unknown>;
 
 export function isObject(v: unknown): v is Json {
@@ -24,4 +26,22 @@ export function durationMs(v: unknown): number | undefined {
   const s = Number(wrappedValue(v.seconds ?? 0));
   const n = Number(v.nanos ?? 0);
   return Number.isFinite(s) && Number.isFinite(n) ? s * 1000 + n / 1e6 : undefined;
+}
+
+/** Set in the message: not absent, not null, not an empty list (what proto3 leaves out). */
+export function present(o: Record<string, unknown>, k: string): boolean {
+  const v = o[k];
+  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
+}
+
+/** Every key of `o` outside `known` is a field error: set, it would otherwise be silently ignored. */
+export function rejectUnknown(
+  o: Record<string, unknown>,
+  known: ReadonlySet<string>,
+  at: string,
+  errors: ErrorList,
+) {
+  for (const k of Object.keys(o))
+    if (k !== "@type" && !known.has(k) && present(o, k))
+      errors.add(`${at}.${k}`, "not supported by the Catena function host");
 }

@@ -4,7 +4,7 @@
 // travels). Everything the host does not implement is a field error with its path, so a NACK says
 // exactly what to change. Never throws.
 import { X509Certificate } from "node:crypto";
-import { isObject, wrappedValue } from "./proto-json.js";
+import { isObject, present, rejectUnknown, wrappedValue } from "./proto-json.js";
 import { ErrorList, type Validated } from "./validated.js";
 
 const PREFIX = "type.googleapis.com/";
@@ -34,23 +34,6 @@ export interface TlsContextPlan {
   alpn: string[];
   /** Upstream only: the SNI to send. */
   sni: string | undefined;
-}
-
-function present(o: Record<string, unknown>, k: string): boolean {
-  const v = o[k];
-  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
-}
-
-/** Every key of `o` outside `known` is a field error: set, it would otherwise be silently ignored. */
-function rejectUnknown(
-  o: Record<string, unknown>,
-  known: ReadonlySet<string>,
-  at: string,
-  errors: ErrorList,
-) {
-  for (const k of Object.keys(o))
-    if (k !== "@type" && !known.has(k) && present(o, k))
-      errors.add(`${at}.${k}`, "not supported by the Catena function host");
 }
 
 function adsSource(v: unknown, at: string, errors: ErrorList): void {

@@ -24,7 +24,7 @@ import { SDK_ERROR, SdkError } from "./errors.js";
 import type { Lease } from "./lease-counter.js";
 import { HOST_FILTER_NAME, HOST_TYPE_URL, typedConfigOf } from "./listener-config.js";
 import type { EndpointHealthSample } from "./metrics.js";
-import { durationMs, isObject } from "./proto-json.js";
+import { durationMs, isObject, present } from "./proto-json.js";
 import type { TlsMaterials } from "./secrets.js";
 import { connectUpstream } from "./tcp-relay.js";
 import {
@@ -63,11 +63,6 @@ export interface ClusterPlan {
    */
   chain: string | undefined;
   hop: number | undefined;
-}
-
-function present(o: Record<string, unknown>, k: string): boolean {
-  const v = o[k];
-  return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0);
 }
 
 /** envoy.config.cluster.v3.Cluster (Envoy JSON form) → ClusterPlan; every problem with its path. */
