@@ -725,7 +725,7 @@ describe("vpn hops", () => {
       "ClusterLoadAssignment inv/1/next",
       "Listener inv/1",
     ]);
-    const tcp = (a["Listener inv/1"]?.filter_chains as ProtoJson[])[0]?.filters as ProtoJson[];
+    const tcp = ((a["Listener inv/1"]?.filter_chains ?? []) as ProtoJson[])[0]?.filters as ProtoJson[];
     expect(tcp[0]?.typed_config).toMatchObject({
       cluster: "inv/1/next",
       tunneling_config: {
@@ -750,7 +750,8 @@ describe("vpn hops", () => {
         },
       },
     });
-    const endpoints = (a["ClusterLoadAssignment inv/1/next"]?.endpoints as ProtoJson[])[0]?.lb_endpoints;
+    const endpoints = ((a["ClusterLoadAssignment inv/1/next"]?.endpoints ?? []) as ProtoJson[])[0]
+      ?.lb_endpoints;
     expect(JSON.stringify(endpoints)).toContain('"port_value":15008');
     expect(JSON.stringify(endpoints)).toContain("127.68.0.3");
     // The peer is not a hop: nothing of the chain's listeners, only the exit below.
@@ -778,7 +779,7 @@ describe("vpn hops", () => {
     expect(catenaMetadata(exitCluster)).toMatchObject({ chain: "inv", hop: 1 });
     expect(out.tunnels[0]?.port).toBe(8443);
     const lb = held(out, "lb-1")["Listener inv/1"];
-    const match = (lb?.filter_chains as ProtoJson[])[0]?.filter_chain_match as ProtoJson;
+    const match = ((lb?.filter_chains ?? []) as ProtoJson[])[0]?.filter_chain_match as ProtoJson;
     expect(JSON.stringify(match.direct_source_prefix_ranges)).toBe(
       JSON.stringify([
         { address_prefix: "127.68.0.2", prefix_len: { value: 32 } },
