@@ -104,7 +104,10 @@ export async function startControlServer(options: ControlServerOptions): Promise
     store,
     events,
     logger,
-    ...(shared && { sharedRegistrations: shared.registrations }),
+    ...(shared && {
+      sharedRegistrations: shared.registrations,
+      speaksForHealth: () => shared.instances.isLeader(),
+    }),
   });
   registry.bind((services) => xds.compiler.scheduleServices(services));
   xds.compiler.attachRegistry(registry);

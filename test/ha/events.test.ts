@@ -1,13 +1,15 @@
 // One event per change with two replicas running: both control servers publish every store change
 // (each compiles and reacts on its own), with the change's id as Nats-Msg-Id; the revision in the id
 // is the KV revision, the same on both, so the stream's duplicate window keeps one copy.
+import { createServer } from "node:net";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../services/control/events/nats-server-process.js";
 import { streamName } from "../../services/control/events/subject.js";
 import type { KvStore } from "../../services/control/store/kv-store.js";
 import type { Change } from "../../services/control/store/store.js";
-import { post, type TestControl } from "../support/control.js";
+import { getJson, post, type TestControl } from "../support/control.js";
 import { SHARED_NATS_URL } from "../support/nats.js";
 import { network, type Replicas, service, startReplicas, waitUntil } from "./replicas.js";
 
@@ -94,6 +96,43 @@ describe("events with two replicas", () => {
     for (const server of [a, b]) {
       const own = new Set(server.server.events.recent().map((e) => e.id));
       expect(expected.filter((id) => !own.has(id))).toEqual([]);
+    }
+  });
+
+  it("a health transition is announced once, though every replica probes", async () => {
+    const [a, b] = replicas.servers as [TestControl, TestControl];
+    const up = createServer((sock) => sock.destroy());
+    await new Promise<void>((r) => up.listen(0, "127.0.0.1", () => r()));
+    const upPort = (up.address() as { port: number }).port;
+    const downPort = await freePort("127.0.0.1");
+    try {
+      const plain = service("checked", "edge", [
+        { address: "127.0.0.1", port: upPort },
+        { address: "127.0.0.1", port: downPort },
+      ]);
+      const checked = {
+        ...plain,
+        spec: { ...plain.spec, healthCheck: { intervalMs: 200, timeoutMs: 200, unhealthyThreshold: 1 } },
+      };
+      expect((await post(a.url, "/v1/apply", { items: [checked] })).status).toBe(200);
+      // Both replicas probed: each serves the same health.
+      for (const server of [a, b]) {
+        await waitUntil(async () => {
+          const body = (await getJson(server.url, "/v1/services/checked/endpoints")).body as {
+            endpoints?: { port: number; healthy: boolean }[];
+          };
+          const states = (body.endpoints ?? []).map((e) => `${e.port === upPort}:${e.healthy}`).sort();
+          return states.join() === "false:false,true:true" || undefined;
+        }, "both endpoints' health on each replica");
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      await Promise.all([a.server.events.flush(), b.server.events.flush()]);
+      const health = (await storedEvents(replicas.root)).filter(
+        (e) => e.type === "dev.catena.endpoint.health-changed",
+      );
+      expect(health).toHaveLength(2); // one per endpoint, not one per endpoint per replica
+    } finally {
+      up.close();
     }
   });
 });

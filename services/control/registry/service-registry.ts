@@ -24,6 +24,11 @@ export interface ServiceRegistryOptions {
   sweepIntervalMs?: number;
   /** Self-registrations shared by every control server on the bucket (`--store nats-kv`). */
   sharedRegistrations?: SharedRegistrations;
+  /**
+   * Whether this server announces health transitions. Every replica probes (each compiles from its
+   * own view), but one speaks, or integrators would see a health-changed per replica.
+   */
+  speaksForHealth?: () => boolean;
 }
 
 /** Event kind of endpoint events: `<root>.events.endpoint.<service>.<verb>`. */
@@ -49,12 +54,13 @@ export class ServiceRegistry implements EndpointRegistryView {
     });
     this.#checks = new ServiceHealthChecks({
       onTransition: (service, endpoint, healthy) => {
-        this.#o.events.emit({
-          kind: ENDPOINT_EVENT_KIND,
-          name: service,
-          verb: "health-changed",
-          data: { service, address: endpoint.address, port: endpoint.port, healthy },
-        });
+        if (this.#o.speaksForHealth?.() ?? true)
+          this.#o.events.emit({
+            kind: ENDPOINT_EVENT_KIND,
+            name: service,
+            verb: "health-changed",
+            data: { service, address: endpoint.address, port: endpoint.port, healthy },
+          });
         this.#recompile([service]);
       },
     });

@@ -332,6 +332,16 @@ export class SharedInstances {
 
   // --- reading ----------------------------------------------------------------------------------
 
+  /**
+   * Whether this server has the smallest id among the live ones: the one replica that speaks for
+   * what every replica observes alike (health transitions). A handover may repeat or miss one.
+   */
+  isLeader(): boolean {
+    for (const server of this.#servers.keys())
+      if (server < this.serverId && this.#alive(server)) return false;
+    return true;
+  }
+
   #alive(server: string): boolean {
     if (server === this.serverId) return true;
     const s = this.#servers.get(server);
