@@ -1,14 +1,5 @@
-// A chain's data path next to its peers, in the same run, on loopback: a direct connection to the
-// backend, HAProxy 2.6 as one hop and as three hops (PROXY v2 between them), and Catena's function
-// host as three hops (three processes, separate placement) and fused (one process). Every proxy runs
-// as its own process, like the backend; this process only drives the load.
-// Measured: 64-byte ping-pong latency (p50/p99) over 1 and 16 connections, bulk echo throughput over
-// one connection, and new connections per second (connect, 1-byte round trip, close; 32 at a time).
-// Run: node --import tsx bench/datapath-chain.ts   (BENCH_SECONDS, BENCH_MIB to change the load)
-import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +18,7 @@ import {
   tcpProxyListener,
   typedConfig,
 } from "../xds/index.js";
+import { Children, dial, ECHO_SERVER, pingPong, waitForEcho } from "./support/paths.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const MIB = 1024 * 1024;
@@ -34,98 +26,9 @@ const BULK = Number(process.env.BENCH_MIB ?? 256) * MIB;
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const NET = "127.64.200";
 const ip = (n: number) => `${NET}.${n}`;
-const children: ChildProcess[] = [];
-
-function dial(host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, noDelay: true });
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
-
-async function waitFor(host: string, port: number, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const s = await dial(host, port);
-      // Through a chain, a connection is good once the backend's first byte comes back.
-      s.write("x");
-      await Promise.race([
-        once(s, "data"),
-        new Promise((_, rej) => setTimeout(() => rej(new Error("no echo")), 500)),
-      ]);
-      s.destroy();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${host}:${port} did not come up`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
-function run(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn(cmd, args, {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  c.stderr?.on("data", (d: Buffer) => {
-    err = (err + d.toString()).slice(-2000);
-  });
-  c.on("exit", (code) => {
-    if (code && code !== 0 && !stopping) console.error(`${cmd} exited ${code}: ${err}`);
-  });
-  children.push(c);
-  return c;
-}
-let stopping = false;
+const children = new Children(REPO);
 
 // ---- the load ----
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** 64-byte round trips, one at a time per connection, for SECONDS. */
-async function pingPong(
-  host: string,
-  port: number,
-  conns: number,
-): Promise<{ p50: number; p99: number; rps: number }> {
-  const msg = Buffer.alloc(64, 7);
-  const samples: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: conns }, async () => {
-      const s = await dial(host, port);
-      let got = 0;
-      let resolve: () => void = () => {};
-      s.on("data", (c: Buffer) => {
-        got += c.length;
-        if (got >= 64) {
-          got -= 64;
-          resolve();
-        }
-      });
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const done = new Promise<void>((r) => (resolve = r));
-        s.write(msg);
-        await done;
-        samples.push(performance.now() - t0);
-      }
-      s.destroy();
-    }),
-  );
-  samples.sort((a, b) => a - b);
-  return {
-    p50: percentile(samples, 50) * 1000,
-    p99: percentile(samples, 99) * 1000,
-    rps: samples.length / SECONDS,
-  };
-}
 
 /** BULK bytes out and echoed back over one connection: MiB/s of payload. */
 async function bulk(host: string, port: number): Promise<number> {
@@ -166,8 +69,6 @@ async function connRate(host: string, port: number): Promise<number> {
 }
 
 // ---- the peers ----
-
-const ECHO = `const net=require("net");net.createServer({noDelay:true},s=>{s.on("error",()=>s.destroy());s.pipe(s)}).listen(+process.argv[2],process.argv[1]);`;
 
 function haproxyConfig(port: number, backend: { host: string; port: number }): string {
   const head = [
@@ -279,20 +180,20 @@ function catenaSnapshots(port: number, backend: { host: string; port: number }):
 async function main(): Promise<void> {
   loadHostProtos();
   const backend = { host: ip(100), port: await freePort(ip(100)) };
-  run(process.execPath, ["-e", ECHO, backend.host, String(backend.port)]);
+  children.run(process.execPath, ["-e", ECHO_SERVER, backend.host, String(backend.port)]);
   const port = await freePort(ip(11));
 
   const dir = mkdtempSync(join(tmpdir(), "catena-bench-"));
   const cfg = join(dir, "haproxy.cfg");
   writeFileSync(cfg, haproxyConfig(port, backend));
-  run("/usr/sbin/haproxy", ["-f", cfg, "-db"]);
+  children.run("/usr/sbin/haproxy", ["-f", cfg, "-db"]);
 
   const cache = new SnapshotCache({ debounceMs: 0 });
   const ads = new AdsServer({ cache });
   const xdsPort = await ads.listen("127.0.0.1:0");
   for (const [id, rs] of catenaSnapshots(port, backend)) cache.setSnapshot(id, Snapshot.from(rs));
   const catena = (id: string, address: string) =>
-    run(
+    children.run(
       process.execPath,
       [
         "--import",
@@ -325,12 +226,12 @@ async function main(): Promise<void> {
     { name: "catena 3 hops (separate)", host: ip(31), port },
     { name: "catena fused", host: ip(41), port },
   ];
-  for (const t of targets) await waitFor(t.host, t.port);
+  for (const t of targets) await waitForEcho(t.host, t.port);
 
   const rows: string[][] = [];
   for (const t of targets) {
-    const p1 = await pingPong(t.host, t.port, 1);
-    const p16 = await pingPong(t.host, t.port, 16);
+    const p1 = await pingPong(t.host, t.port, 1, SECONDS);
+    const p16 = await pingPong(t.host, t.port, 16, SECONDS);
     const tput = await bulk(t.host, t.port);
     const cps = await connRate(t.host, t.port);
     rows.push([
@@ -373,6 +274,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    stopping = true;
-    for (const c of children) c.kill("SIGKILL");
+    children.killAll();
   });

@@ -9,10 +9,9 @@
 // latency (p50/p99) over 1 and 16 connections (Catena carries the 16 as streams of one TLS session).
 // Run: node --import tsx bench/datapath-vpn.ts   (BENCH_SECONDS to change the load; BENCH_ONLY=regex
 // and BENCH_REPEAT=N to measure some paths, several times in a row)
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,96 +32,16 @@ import {
   tlsCertificateSecret,
   validationContextSecret,
 } from "../xds/index.js";
+import { Children, ECHO_SERVER, pingPong, waitForEcho } from "./support/paths.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const NET = "127.78.0";
 const ip = (n: number) => `${NET}.${n}`;
 const TD = "catena.local";
-const children: ChildProcess[] = [];
-let stopping = false;
-
-function dial(host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port, noDelay: true });
-    s.once("connect", () => resolve(s));
-    s.once("error", reject);
-  });
-}
-
-/** Up once an echo comes back through the path. */
-async function waitFor(host: string, port: number, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const s = await dial(host, port);
-      s.write("x");
-      await Promise.race([
-        once(s, "data"),
-        new Promise((_, rej) => setTimeout(() => rej(new Error("no echo")), 1000)),
-      ]);
-      s.destroy();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${host}:${port} did not come up`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
-function run(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const c = spawn(cmd, args, {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  c.stderr?.on("data", (d: Buffer) => {
-    err = (err + d.toString()).slice(-2000);
-  });
-  c.on("exit", (code) => {
-    if (code && code !== 0 && !stopping) console.error(`${cmd} exited ${code}: ${err}`);
-  });
-  children.push(c);
-  return c;
-}
+const children = new Children(REPO);
 
 // ---- the load ----
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** 64-byte round trips, one at a time per connection, for SECONDS. */
-async function pingPong(host: string, port: number, conns: number): Promise<{ p50: number; p99: number }> {
-  const msg = Buffer.alloc(64, 7);
-  const samples: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: conns }, async () => {
-      const s = await dial(host, port);
-      let got = 0;
-      let resolve: () => void = () => {};
-      s.on("data", (c: Buffer) => {
-        got += c.length;
-        if (got >= 64) {
-          got -= 64;
-          resolve();
-        }
-      });
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const done = new Promise<void>((r) => (resolve = r));
-        s.write(msg);
-        await done;
-        samples.push(performance.now() - t0);
-      }
-      s.destroy();
-    }),
-  );
-  samples.sort((a, b) => a - b);
-  return { p50: percentile(samples, 50) * 1000, p99: percentile(samples, 99) * 1000 };
-}
 
 /** iperf3 through host:port, one stream: Gbit/s received (retried while the server ends the last test). */
 async function iperf(host: string, port: number, reverse: boolean): Promise<number> {
@@ -151,8 +70,6 @@ async function iperfOnce(host: string, port: number, reverse: boolean): Promise<
 }
 
 // ---- targets ----
-
-const ECHO = `const net=require("net");net.createServer({noDelay:true},s=>{s.on("error",()=>s.destroy());s.pipe(s)}).listen(+process.argv[2],process.argv[1]);`;
 
 // A minimal Node TLS relay pair: "in" takes TCP and opens one mutual-TLS 1.3 connection per client to
 // "out", which connects to the target. Config: JSON {addr, peer, cert, key, ca, routes: [{port, peerPort, target}]}.
@@ -298,8 +215,8 @@ async function bench(dir: string): Promise<void> {
     iperf: { host: ip(100), port: await freePort(ip(100)) },
     echo: { host: ip(101), port: await freePort(ip(101)) },
   };
-  run("iperf3", ["-s", "-B", targets.iperf.host, "-p", String(targets.iperf.port)]);
-  run(process.execPath, ["-e", ECHO, targets.echo.host, String(targets.echo.port)]);
+  children.run("iperf3", ["-s", "-B", targets.iperf.host, "-p", String(targets.iperf.port)]);
+  children.run(process.execPath, ["-e", ECHO_SERVER, targets.echo.host, String(targets.echo.port)]);
 
   // Certificates: one mesh CA (Ed25519) for every path.
   const ca = await MeshCa.open({ dataDir: dir, trustDomain: TD });
@@ -337,7 +254,7 @@ async function bench(dir: string): Promise<void> {
   const xdsPort = await ads.listen("127.0.0.1:0");
   const { a, b } = catenaResources(cat, targets);
   const vpn = (fn: string, id: string, address: string) =>
-    run(
+    children.run(
       process.execPath,
       ["--import", "tsx", "services/cli/main.ts", "function", "vpn", "--function", fn, "--node-id", id],
       {
@@ -388,8 +305,8 @@ async function bench(dir: string): Promise<void> {
       ca: join(dir, "ca.pem"),
       routes: nodeRoutes,
     });
-  run(process.execPath, ["-e", NODE_RELAY, "out", nodeCfg("no", ip(22), "")]);
-  run(process.execPath, ["-e", NODE_RELAY, "in", nodeCfg("ni", ip(21), ip(22))]);
+  children.run(process.execPath, ["-e", NODE_RELAY, "out", nodeCfg("no", ip(22), "")]);
+  children.run(process.execPath, ["-e", NODE_RELAY, "in", nodeCfg("ni", ip(21), ip(22))]);
 
   // HAProxy pair.
   const hPorts = {
@@ -401,8 +318,8 @@ async function bench(dir: string): Promise<void> {
   const h = haproxyConfigs(dir, hPorts, targets);
   writeFileSync(join(dir, "in.cfg"), h.ingress);
   writeFileSync(join(dir, "out.cfg"), h.egress);
-  run("/usr/sbin/haproxy", ["-f", join(dir, "out.cfg"), "-db"]);
-  run("/usr/sbin/haproxy", ["-f", join(dir, "in.cfg"), "-db"]);
+  children.run("/usr/sbin/haproxy", ["-f", join(dir, "out.cfg"), "-db"]);
+  children.run("/usr/sbin/haproxy", ["-f", join(dir, "in.cfg"), "-db"]);
 
   // Direct goes last: measured after a direct run (20+ Gbit/s on loopback), the tunnel ran a third
   // slower for the rest of the run, repeatably, while HAProxy and the Node pair did not change; so
@@ -425,7 +342,7 @@ async function bench(dir: string): Promise<void> {
     },
     { name: "direct", iperf: targets.iperf, echo: targets.echo },
   ];
-  for (const p of paths) await waitFor(p.echo.host, p.echo.port);
+  for (const p of paths) await waitForEcho(p.echo.host, p.echo.port, 60_000, 1000);
   // BENCH_ONLY=catena (a regular expression over the path names) measures only the paths that match.
   const only = process.env.BENCH_ONLY;
   if (only) paths.splice(0, paths.length, ...paths.filter((p) => new RegExp(only).test(p.name)));
@@ -447,8 +364,8 @@ async function bench(dir: string): Promise<void> {
   for (const p of paths) {
     const up = await iperf(p.iperf.host, p.iperf.port, false);
     const down = await iperf(p.iperf.host, p.iperf.port, true);
-    const p1 = await pingPong(p.echo.host, p.echo.port, 1);
-    const p16 = await pingPong(p.echo.host, p.echo.port, 16);
+    const p1 = await pingPong(p.echo.host, p.echo.port, 1, SECONDS);
+    const p16 = await pingPong(p.echo.host, p.echo.port, 16, SECONDS);
     results.set(p.name, { up, down, p1, p16 });
     console.error(`done: ${p.name}`);
   }
@@ -493,6 +410,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    stopping = true;
-    for (const c of children) c.kill("SIGKILL");
+    children.killAll();
   });
