@@ -17,6 +17,7 @@ const PROTO_FILES = [
   "envoy/extensions/filters/network/connection_limit/v3/connection_limit.proto",
   "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
   "envoy/extensions/filters/http/router/v3/router.proto",
+  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
   "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "envoy/extensions/transport_sockets/tls/v3/secret.proto",
   "envoy/extensions/filters/listener/proxy_protocol/v3/proxy_protocol.proto",

@@ -5,18 +5,21 @@
 // connect_config: the stream is terminated and its bytes relayed as TCP). Anything else is a field
 // error with its path. Never throws.
 import { isObject, rejectUnknown, wrappedValue } from "./proto-json.js";
+import type { SanMatcher } from "./tls-config.js";
 import { ErrorList, type Validated } from "./validated.js";
 
 const PREFIX = "type.googleapis.com/";
 export const CONNECT_TYPE_URL = {
   httpConnectionManager: `${PREFIX}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
   router: `${PREFIX}envoy.extensions.filters.http.router.v3.Router`,
+  rbac: `${PREFIX}envoy.extensions.filters.http.rbac.v3.RBAC`,
   httpProtocolOptions: `${PREFIX}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
 } as const;
 
 export const CONNECT_FILTER_NAME = {
   httpConnectionManager: "envoy.filters.network.http_connection_manager",
   router: "envoy.filters.http.router",
+  rbac: "envoy.filters.http.rbac",
   httpProtocolOptions: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
 } as const;
 
@@ -154,7 +157,16 @@ export interface ConnectRoute {
   nextHop: number | undefined;
 }
 
+/** One ALLOW policy of the RBAC HTTP filter: these authorities (undefined: any) by these peers (undefined: any). */
+export interface ConnectPolicy {
+  name: string;
+  authorities: Set<string> | undefined;
+  principals: SanMatcher[] | undefined;
+}
+
 export interface ConnectTerminationPlan {
+  /** The RBAC HTTP filter's ALLOW policies; undefined without the filter (every admitted peer may CONNECT). */
+  policies?: ConnectPolicy[];
   statPrefix: string;
   routeConfigName: string;
   /** Lower-cased exact domains. */
@@ -216,20 +228,28 @@ export function compileConnectManager(raw: unknown, at: string): Validated<Conne
     errors.add(`${at}.upgrade_configs`, 'must be [{upgrade_type: "CONNECT"}]');
   else rejectUnknown(ups[0], new Set(["upgrade_type"]), `${at}.upgrade_configs[0]`, errors);
   const filters = list(m.http_filters);
-  if (filters.length !== 1) errors.add(`${at}.http_filters`, "must be exactly [envoy.filters.http.router]");
+  const last = filters.length - 1;
+  if (filters.length === 0 || filters.length > 2)
+    errors.add(
+      `${at}.http_filters`,
+      "must be [envoy.filters.http.rbac (optional), envoy.filters.http.router]",
+    );
   filters.forEach((f, i) => {
     const fAt = `${at}.http_filters[${i}]`;
     const tc = isObject(f) && isObject(f.typed_config) ? f.typed_config : undefined;
     const type = tc?.["@type"] ?? tc?.type_url;
-    if (
-      type !== CONNECT_TYPE_URL.router &&
-      !(tc === undefined && isObject(f) && f.name === CONNECT_FILTER_NAME.router)
-    )
+    const isRouter =
+      type === CONNECT_TYPE_URL.router ||
+      (tc === undefined && isObject(f) && f.name === CONNECT_FILTER_NAME.router);
+    if (i === last && isRouter) {
+      if (tc) rejectUnknown(tc, new Set(["type_url", "value"]), `${fAt}.typed_config`, errors);
+    } else if (i === 0 && i !== last && type === CONNECT_TYPE_URL.rbac && tc) {
+      plan.policies = compileConnectRbac(tc, `${fAt}.typed_config`, errors);
+    } else
       errors.add(
         fAt,
-        `${String(type ?? (isObject(f) ? f.name : ""))} is not supported (only ${CONNECT_FILTER_NAME.router})`,
+        `${String(type ?? (isObject(f) ? f.name : ""))} is not supported here (only ${CONNECT_FILTER_NAME.rbac} first, ${CONNECT_FILTER_NAME.router} last)`,
       );
-    else if (tc) rejectUnknown(tc, new Set(["type_url", "value"]), `${fAt}.typed_config`, errors);
   });
 
   const rcAt = `${at}.route_config`;
@@ -339,4 +359,86 @@ export function compileHttpProtocolOptions(raw: unknown, at: string): Validated<
     http2 = true;
   }
   return errors.result({ http2 });
+}
+
+/** Whether a peer (its URI SANs) may CONNECT to `authority` under the plan's RBAC policies. */
+export function authorized(
+  plan: ConnectTerminationPlan,
+  authority: string,
+  peerUris: readonly string[],
+): boolean {
+  if (!plan.policies) return true;
+  const a = authority.toLowerCase();
+  for (const p of plan.policies) {
+    if (p.authorities && !p.authorities.has(a)) continue;
+    if (!p.principals) return true;
+    for (const u of peerUris)
+      for (const m of p.principals)
+        if (m.kind === "prefix" ? u.startsWith(m.value) : u === m.value) return true;
+  }
+  return false;
+}
+
+/**
+ * The RBAC HTTP filter as Catena emits it for tunnel routes (an Istio AuthorizationPolicy's shape):
+ * action ALLOW; per policy, permissions on `:authority` (exact, possibly in or_rules) or any, and
+ * principals `authenticated.principal_name` (exact or prefix) or any.
+ */
+function compileConnectRbac(tc: Record<string, unknown>, at: string, errors: ErrorList): ConnectPolicy[] {
+  rejectUnknown(tc, new Set(["rules"]), at, errors);
+  const rules = isObject(tc.rules) ? tc.rules : undefined;
+  if (!rules) {
+    errors.add(`${at}.rules`, "must be set");
+    return [];
+  }
+  rejectUnknown(rules, new Set(["action", "policies"]), `${at}.rules`, errors);
+  if (rules.action !== undefined && rules.action !== "ALLOW" && rules.action !== 0)
+    errors.add(`${at}.rules.action`, "only ALLOW is supported");
+  const out: ConnectPolicy[] = [];
+  const policies = isObject(rules.policies) ? rules.policies : {};
+  for (const name of Object.keys(policies).sort()) {
+    const pAt = `${at}.rules.policies["${name}"]`;
+    const p = policies[name];
+    if (!isObject(p)) {
+      errors.add(pAt, "must be an object");
+      continue;
+    }
+    rejectUnknown(p, new Set(["permissions", "principals"]), pAt, errors);
+    let authorities: Set<string> | undefined = new Set();
+    const addPermission = (perm: unknown, permAt: string): void => {
+      if (!isObject(perm)) return errors.add(permAt, "must be an object");
+      if (perm.any === true) {
+        authorities = undefined;
+        return;
+      }
+      if (isObject(perm.or_rules)) {
+        list(perm.or_rules.rules).forEach((r, k) => addPermission(r, `${permAt}.or_rules.rules[${k}]`));
+        return;
+      }
+      const header = isObject(perm.header) ? perm.header : undefined;
+      const sm = header && isObject(header.string_match) ? header.string_match : undefined;
+      if (header?.name !== ":authority" || typeof sm?.exact !== "string")
+        return errors.add(
+          permAt,
+          "only any, or_rules, or header :authority with string_match.exact is supported",
+        );
+      authorities?.add(sm.exact.toLowerCase());
+    };
+    list(p.permissions).forEach((perm, k) => addPermission(perm, `${pAt}.permissions[${k}]`));
+    let principals: SanMatcher[] | undefined = [];
+    list(p.principals).forEach((pr, k) => {
+      const prAt = `${pAt}.principals[${k}]`;
+      if (isObject(pr) && pr.any === true) {
+        principals = undefined;
+        return;
+      }
+      const auth = isObject(pr) && isObject(pr.authenticated) ? pr.authenticated : undefined;
+      const pn = auth && isObject(auth.principal_name) ? auth.principal_name : undefined;
+      if (typeof pn?.prefix === "string") principals?.push({ kind: "prefix", value: pn.prefix });
+      else if (typeof pn?.exact === "string") principals?.push({ kind: "exact", value: pn.exact });
+      else errors.add(prAt, "only any, or authenticated.principal_name (exact or prefix) is supported");
+    });
+    out.push({ name, authorities, principals });
+  }
+  return out;
 }

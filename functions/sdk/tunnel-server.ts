@@ -10,6 +10,7 @@
 import {
   createServer as createH2Server,
   type Http2Server,
+  type Http2Session,
   constants as h2,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
@@ -18,7 +19,7 @@ import {
 import { isIP, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import type { Logger } from "../../xds/logger.js";
-import { type ConnectTerminationPlan, matchAuthority } from "./connect-config.js";
+import { authorized, type ConnectTerminationPlan, matchAuthority } from "./connect-config.js";
 import { EventRateLimiter } from "./events.js";
 import { parseHostPort } from "./options.js";
 import { type ProxyEndpoint, proxyHeaderBuffer, tcpProxyHeader } from "./proxy-protocol.js";
@@ -66,6 +67,7 @@ export class TunnelServer {
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #sockets = new Set<TLSSocket>();
   readonly #refused = new EventRateLimiter({ perSecond: 10 });
+  readonly #uris = new WeakMap<Http2Session, string[]>();
   #materialKey: string;
   #draining = false;
 
@@ -150,6 +152,17 @@ export class TunnelServer {
     for (const s of this.#sockets) s.destroy();
   }
 
+  /** The peer's URI SANs, read once per session (its certificate does not change). */
+  #peerUris(session: Http2Session | undefined): string[] {
+    if (!session) return [];
+    let uris = this.#uris.get(session);
+    if (!uris) {
+      uris = uriSans((session.socket as TLSSocket).getPeerCertificate?.()?.subjectaltname);
+      this.#uris.set(session, uris);
+    }
+    return uris;
+  }
+
   #refuse(s: TLSSocket | undefined, spiffeId: string, reason: string): void {
     this.stats.refused++;
     if (this.#refused.admit()) {
@@ -202,6 +215,12 @@ export class TunnelServer {
     const route = matchAuthority(this.#plan, authority);
     if (!route) {
       respond(stream, 404);
+      return;
+    }
+    if (this.#plan.policies && !authorized(this.#plan, authority, this.#peerUris(stream.session))) {
+      // Admitted to the gateway, but not to this route: another chain's authority (Envoy's RBAC 403).
+      respond(stream, 403);
+      this.#refuse(undefined, this.#peerUris(stream.session)[0] ?? "", `not authorised for ${authority}`);
       return;
     }
     const cluster = this.#deps.clusters.get(route.cluster);

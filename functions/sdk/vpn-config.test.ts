@@ -18,7 +18,7 @@ import { decodeAny } from "../../xds/resource.js";
 import { clusterType } from "../../xds/resource-types/cluster.js";
 import { listenerType } from "../../xds/resource-types/listener.js";
 import { loadBuiltinFunctions } from "../builtins.js";
-import { formatTunnelHeaders, matchAuthority } from "./connect-config.js";
+import { authorized, formatTunnelHeaders, matchAuthority } from "./connect-config.js";
 import { FunctionRegistry } from "./define-function.js";
 import { createIdentity } from "./identity.js";
 import { compileListener } from "./listener-config.js";
@@ -133,6 +133,79 @@ describe("VPN resources the host runs", () => {
     expect(matchAuthority(c, "web:8080")).toMatchObject({ cluster: "c/0/exit", chain: "c", nextHop: 1 });
     expect(matchAuthority(c, "WEB:8080")?.cluster).toBe("c/0/exit");
     expect(matchAuthority(c, "db:5432")).toBeUndefined();
+  });
+
+  it("routes with principals: the RBAC HTTP filter lets each chain's gateways open only its own authority", () => {
+    const l = connectTerminatorListener({
+      name: "vpn/15008",
+      address: "127.68.0.2",
+      port: 15008,
+      transportSocket: downstreamTlsSocket(mtls("b-1", ["vpn-a", "vpn-c"])),
+      routes: [
+        {
+          name: "c/0",
+          domains: ["web:8080"],
+          cluster: "c/0/exit",
+          principals: [`spiffe://${TD}/function/vpn-a/`],
+        },
+        {
+          name: "d/0",
+          domains: ["db:5432"],
+          cluster: "d/0/exit",
+          principals: [`spiffe://${TD}/function/vpn-c/`],
+        },
+      ],
+    });
+    const r = compileListener(json(l), registry);
+    expect(r.ok, r.ok ? "" : formatFieldErrors(r.errors)).toBe(true);
+    if (!r.ok || !r.value.connect) return;
+    const plan = r.value.connect;
+    const a = [`spiffe://${TD}/function/vpn-a/a-1`];
+    const c = [`spiffe://${TD}/function/vpn-c/c-1`];
+    expect(authorized(plan, "web:8080", a)).toBe(true);
+    expect(authorized(plan, "WEB:8080", a)).toBe(true);
+    expect(authorized(plan, "db:5432", a)).toBe(false);
+    expect(authorized(plan, "db:5432", c)).toBe(true);
+    expect(authorized(plan, "web:8080", c)).toBe(false);
+    expect(authorized(plan, "web:8080", [])).toBe(false);
+    // Without principals no filter is emitted: every peer the TLS context admits may CONNECT.
+    const open = compileListener(json(terminator()), registry);
+    expect(open.ok && open.value.connect && authorized(open.value.connect, "web:8080", c)).toBe(true);
+  });
+
+  it("an RBAC HTTP filter beyond the tunnel subset is refused with its path", () => {
+    const base = json(
+      connectTerminatorListener({
+        name: "vpn/15008",
+        address: "127.68.0.2",
+        port: 15008,
+        transportSocket: downstreamTlsSocket(mtls("b-1", ["vpn-a"])),
+        routes: [{ name: "c/0", domains: ["web:8080"], cluster: "c/0/exit", principals: ["spiffe://x/"] }],
+      }),
+    );
+    const at = [
+      "filter_chains",
+      "0",
+      "filters",
+      "0",
+      "typed_config",
+      "http_filters",
+      "0",
+      "typed_config",
+      "rules",
+    ];
+    const walk = (o: Record<string, unknown>, path: string[]) =>
+      path.reduce<Record<string, unknown>>((x, k) => x[k] as Record<string, unknown>, o);
+    const deny = structuredClone(base);
+    walk(deny, at).action = "DENY";
+    const r1 = compileListener(deny, registry);
+    expect(r1.ok ? "" : formatFieldErrors(r1.errors)).toContain("rules.action: only ALLOW is supported");
+    const byIp = structuredClone(base);
+    (walk(byIp, [...at, "policies", "c/0"]) as { principals: unknown[] }).principals = [
+      { remote_ip: { address_prefix: "10.0.0.0", prefix_len: { value: 8 } } },
+    ];
+    const r2 = compileListener(byIp, registry);
+    expect(r2.ok ? "" : formatFieldErrors(r2.errors)).toContain('policies["c/0"].principals[0]');
   });
 
   it("the exit cluster names the chain and hop its PROXY header carries", () => {

@@ -5,6 +5,7 @@
 // seconds here, so the tests run across rotations.
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { once } from "node:events";
+import { connect as http2Connect } from "node:http2";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -347,5 +348,58 @@ describe("a chain through a VPN pair (control server, mesh CA, SDS)", () => {
     const life = Date.parse(peer?.validTo ?? "") - Date.parse(peer?.validFrom ?? "");
     expect(life).toBeGreaterThanOrEqual(LIFETIME_MS - 1000);
     expect(life).toBeLessThanOrEqual(LIFETIME_MS + 61_000);
+  });
+
+  it("a gateway admitted to the far end opens only its own chains' routes (403 for another chain's)", async () => {
+    // A second near gateway, vpn-c, tunnels another chain to the same far gateway.
+    const portC = await freePort(siteA(3));
+    const other = [
+      object("ServiceFunction", "s2s-vpn-c", { type: "vpn", config: { peer: "s2s-vpn-b", tunnelPort } }),
+      object("Service", "s2s-db3", {
+        network: "s2s-b",
+        ports: [{ name: "tcp", port: portC }],
+        endpoints: [{ address: siteB(50), port: (backend.address() as { port: number }).port }],
+      }),
+      object("ServiceChain", "s2s-3", {
+        service: "s2s-db3",
+        ingress: { port: portC },
+        hops: [{ function: "s2s-vpn-c", config: { authority: "db3.site-b:5432" } }],
+      }),
+    ];
+    expect((await post(control.url, "/v1/apply", { items: other })).status).toBe(200);
+    const statusAs = async (fn: string, authority: string): Promise<number | string> => {
+      const ca = await MeshCa.open({ dataDir: control.dataDir, trustDomain: "catena.local" });
+      const id = await createIdentity("probe");
+      const { certPem } = await ca.issue(id.csrPem, ca.spiffeId(fn, "probe"), certWindow(Date.now(), 60_000));
+      const session = http2Connect(`https://${siteB(1)}:${tunnelPort}`, {
+        createConnection: () =>
+          tlsConnect({
+            host: siteB(1),
+            port: tunnelPort,
+            ca: ca.rootPem,
+            cert: certPem,
+            key: id.privateKeyPem,
+            checkServerIdentity: () => undefined,
+            ALPNProtocols: ["h2"],
+          }),
+      });
+      session.on("error", () => undefined);
+      try {
+        return await new Promise<number | string>((resolve) => {
+          const req = session.request({ ":method": "CONNECT", ":authority": authority });
+          req.on("response", (h) => resolve(Number(h[":status"])));
+          req.on("error", (err) => resolve(err.message));
+          req.on("close", () => resolve("closed"));
+        });
+      } finally {
+        session.destroy();
+      }
+    };
+    // The far gateway learns vpn-c (its TLS context and routes change): wait for vpn-c's route.
+    await waitFor(async () => ((await statusAs("s2s-vpn-c", "db3.site-b:5432")) === 200 ? true : undefined));
+    expect(await statusAs("s2s-vpn-a", "db.site-b:5432")).toBe(200);
+    expect(await statusAs("s2s-vpn-a", "db3.site-b:5432")).toBe(403);
+    expect(await statusAs("s2s-vpn-c", "db.site-b:5432")).toBe(403);
+    expect((await post(control.url, "/v1/delete", { items: other })).status).toBe(200);
   });
 });

@@ -127,6 +127,11 @@ export interface ConnectRoute {
   domains: readonly string[];
   /** Where the tunnelled stream goes. */
   cluster: string;
+  /**
+   * Peers (URI SAN prefixes, SPIFFE IDs) that may open this route; any peer the TLS context admits
+   * when no route names any. Becomes an RBAC HTTP filter, as an Istio AuthorizationPolicy would.
+   */
+  principals?: readonly string[];
 }
 
 export interface ConnectTerminatorInput {
@@ -163,7 +168,10 @@ export function connectTerminatorListener(input: ConnectTerminatorInput): Resour
         ],
       })),
     },
-    http_filters: [{ name: FILTER_NAME.router, typed_config: typedConfig(TYPE_URL.router) }],
+    http_filters: [
+      ...(input.routes.some((r) => r.principals?.length) ? [routeRbacFilter(input.routes)] : []),
+      { name: FILTER_NAME.router, typed_config: typedConfig(TYPE_URL.router) },
+    ],
   });
   const listener: Record<string, unknown> = {
     name: input.name,
@@ -177,4 +185,25 @@ export function connectTerminatorListener(input: ConnectTerminatorInput): Resour
     ...(input.metadata ? { metadata: filterMetadata(input.metadata) } : {}),
   };
   return encodeResource(TYPE_URL.listener, input.name, listener);
+}
+
+/** One ALLOW policy per route: its authorities, opened by its principals only. */
+function routeRbacFilter(routes: readonly ConnectRoute[]): Record<string, unknown> {
+  const policies: Record<string, unknown> = {};
+  for (const r of routes) {
+    const authorities = r.domains.map((d) => ({
+      header: { name: ":authority", string_match: { exact: d } },
+    }));
+    const principals = (r.principals ?? []).map((prefix) => ({
+      authenticated: { principal_name: { prefix } },
+    }));
+    policies[r.name] = {
+      permissions: authorities.length === 1 ? authorities : [{ or_rules: { rules: authorities } }],
+      principals: principals.length > 0 ? principals : [{ any: true }],
+    };
+  }
+  return {
+    name: FILTER_NAME.httpRbac,
+    typed_config: typedConfig(TYPE_URL.httpRbac, { rules: { action: "ALLOW", policies } }),
+  };
 }

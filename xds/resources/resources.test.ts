@@ -276,7 +276,14 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
         address: "127.68.0.2",
         port: 15008,
         transportSocket: downstreamTlsSocket({ certificateSecret: "s", validationSecret: "ROOTCA" }),
-        routes: [{ name: "c/1", domains: ["inventory:5432"], cluster: "c/1/exit" }],
+        routes: [
+          {
+            name: "c/1",
+            domains: ["inventory:5432"],
+            cluster: "c/1/exit",
+            principals: ["spiffe://td/function/vpn-a/"],
+          },
+        ],
       }),
     expect: {
       name: "vpn/15008",
@@ -288,6 +295,29 @@ const cases: { name: string; build: () => Resource; expect: Record<string, unkno
               name: "envoy.filters.network.http_connection_manager",
               typed_config: {
                 codec_type: "HTTP2",
+                http_filters: [
+                  {
+                    name: "envoy.filters.http.rbac",
+                    typed_config: {
+                      rules: {
+                        action: "ALLOW",
+                        policies: {
+                          "c/1": {
+                            permissions: [
+                              { header: { name: ":authority", string_match: { exact: "inventory:5432" } } },
+                            ],
+                            principals: [
+                              {
+                                authenticated: { principal_name: { prefix: "spiffe://td/function/vpn-a/" } },
+                              },
+                            ],
+                          },
+                        },
+                      },
+                    },
+                  },
+                  { name: "envoy.filters.http.router" },
+                ],
                 http2_protocol_options: { allow_connect: true },
                 upgrade_configs: [{ upgrade_type: "CONNECT" }],
                 route_config: {

@@ -44,6 +44,7 @@ import {
   DEFAULT_TRUST_DOMAIN,
   DEFAULT_TUNNEL_PORT,
   DOWNSTREAM_HEADER,
+  spiffePrefix,
   tunnelClusterResources,
 } from "./vpn-resources.js";
 
@@ -296,7 +297,13 @@ export function chainResources(input: ChainInput): ChainResources {
       out.tunnels.push({
         peer: vpn.peer,
         port: tunnel.port,
-        route: { name: stage.name, domains: [tunnel.authority], cluster: clusterName },
+        // Only this hop's gateways may open this chain's route, whatever else may tunnel to the peer.
+        route: {
+          name: stage.name,
+          domains: [tunnel.authority],
+          cluster: clusterName,
+          principals: [spiffePrefix(trustDomain, stage.fn)],
+        },
         from: stage.fn,
         instances: exits,
         resources: [cluster, assignment],
