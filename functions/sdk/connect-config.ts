@@ -406,25 +406,23 @@ function compileConnectRbac(tc: Record<string, unknown>, at: string, errors: Err
     rejectUnknown(p, new Set(["permissions", "principals"]), pAt, errors);
     let authorities: Set<string> | undefined = new Set();
     const addPermission = (perm: unknown, permAt: string): void => {
-      if (!isObject(perm)) return errors.add(permAt, "must be an object");
-      if (perm.any === true) {
+      if (!isObject(perm)) {
+        errors.add(permAt, "must be an object");
+      } else if (perm.any === true) {
         authorities = undefined;
-        return;
+      } else if (isObject(perm.or_rules)) {
+        for (const [k, r] of list(perm.or_rules.rules).entries())
+          addPermission(r, `${permAt}.or_rules.rules[${k}]`);
+      } else {
+        const header = isObject(perm.header) ? perm.header : undefined;
+        const sm = header && isObject(header.string_match) ? header.string_match : undefined;
+        if (header?.name === ":authority" && typeof sm?.exact === "string")
+          authorities?.add(sm.exact.toLowerCase());
+        else
+          errors.add(permAt, "only any, or_rules, or header :authority with string_match.exact is supported");
       }
-      if (isObject(perm.or_rules)) {
-        list(perm.or_rules.rules).forEach((r, k) => addPermission(r, `${permAt}.or_rules.rules[${k}]`));
-        return;
-      }
-      const header = isObject(perm.header) ? perm.header : undefined;
-      const sm = header && isObject(header.string_match) ? header.string_match : undefined;
-      if (header?.name !== ":authority" || typeof sm?.exact !== "string")
-        return errors.add(
-          permAt,
-          "only any, or_rules, or header :authority with string_match.exact is supported",
-        );
-      authorities?.add(sm.exact.toLowerCase());
     };
-    list(p.permissions).forEach((perm, k) => addPermission(perm, `${pAt}.permissions[${k}]`));
+    for (const [k, perm] of list(p.permissions).entries()) addPermission(perm, `${pAt}.permissions[${k}]`);
     let principals: SanMatcher[] | undefined = [];
     list(p.principals).forEach((pr, k) => {
       const prAt = `${pAt}.principals[${k}]`;
