@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,7 @@ const REPO = fileURLToPath(new URL("../", import.meta.url));
 const NET = "127.64.200";
 const ip = (n: number) => `${NET}.${n}`;
 const children = new Children(REPO);
+const tempDirs: string[] = [];
 
 // ---- the load ----
 
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
   const port = await freePort(ip(11));
 
   const dir = mkdtempSync(join(tmpdir(), "catena-bench-"));
+  tempDirs.push(dir);
   const cfg = join(dir, "haproxy.cfg");
   writeFileSync(cfg, haproxyConfig(port, backend));
   children.run("/usr/sbin/haproxy", ["-f", cfg, "-db"]);
@@ -275,4 +277,5 @@ main()
   })
   .finally(() => {
     children.killAll();
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });

@@ -5,6 +5,7 @@
 // seconds here, so the tests run across rotations.
 import { createHash, randomBytes, X509Certificate } from "node:crypto";
 import { once } from "node:events";
+import { rm } from "node:fs/promises";
 import { connect as http2Connect } from "node:http2";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
@@ -291,7 +292,8 @@ describe("a chain through a VPN pair (control server, mesh CA, SDS)", () => {
         s.on("error", (err) => resolve(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`));
       });
     expect(await handshake({})).not.toBe("data");
-    const foreign = await MeshCa.open({ dataDir: `${control.dataDir}-foreign`, trustDomain: "catena.local" });
+    const foreignDir = `${control.dataDir}-foreign`;
+    const foreign = await MeshCa.open({ dataDir: foreignDir, trustDomain: "catena.local" });
     const id = await createIdentity("intruder");
     const { certPem } = await foreign.issue(
       id.csrPem,
@@ -299,6 +301,7 @@ describe("a chain through a VPN pair (control server, mesh CA, SDS)", () => {
       certWindow(Date.now(), 60_000),
     );
     expect(await handshake({ cert: certPem, key: id.privateKeyPem })).not.toBe("data");
+    await rm(foreignDir, { recursive: true, force: true });
   });
 
   it("a node gets only its own secrets: another node's certificate is never sent", async () => {

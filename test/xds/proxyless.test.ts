@@ -1,6 +1,8 @@
 // Proxyless gRPC through the whole control server: Services applied as manifests reach a real
 // @grpc/grpc-js-xds client dialing xds:///<service>, which follows endpoint changes and weights
 // without a restart, and keeps working on its last config while the control server is down.
+
+import { rm } from "node:fs/promises";
 import {
   Client,
   credentials,
@@ -123,6 +125,8 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await control?.stop();
+  // The restarted server was given the first one's data directory, so its stop() leaves it.
+  if (control) await rm(control.dataDir, { recursive: true, force: true });
   for (const b of backends ?? []) b.server.forceShutdown();
 });
 
