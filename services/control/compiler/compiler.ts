@@ -115,6 +115,8 @@ export class Compiler {
   #scheduled = false;
   #registry: CompilerRegistry | undefined;
   #certificates: CompilerCertificates | undefined;
+  /** Tunnel listeners and secrets, merged or looked up per compile, encoded only when they change. */
+  readonly #memo = new ResourceMemo();
   /** Services the next compile recomputes: "all" after any change that is not a registry one. */
   #dirty: Set<string> | "all" = "all";
   #watch: Watch<Change> | undefined;
@@ -396,7 +398,8 @@ export class Compiler {
     this.#progress = progress;
     const certificates = this.#certificates;
     const trustDomain = certificates?.trustDomain ?? DEFAULT_TRUST_DOMAIN;
-    for (const [id, listener] of tunnels.listeners(trustDomain)) {
+    const memo = this.#memo;
+    for (const [id, listener] of tunnels.listeners(trustDomain, memo)) {
       const held = perInstance.get(id) ?? [];
       held.push(listener);
       perInstance.set(id, held);
@@ -408,17 +411,18 @@ export class Compiler {
         const cert = certificates.get(inst.id);
         if (!cert) continue;
         const held = perInstance.get(inst.id) ?? [];
-        for (const r of instanceSecrets({
+        const input = {
           trustDomain,
           fn: inst.function,
           instance: inst.id,
           certificatePem: cert.certPem,
           rootPem: certificates.rootPem,
-        }))
-          held.push(new VersionedResource(r));
+        };
+        held.push(...memo.get(`secrets ${inst.id}`, JSON.stringify(input), () => instanceSecrets(input)));
         perInstance.set(inst.id, held);
       }
     }
+    memo.sweep();
 
     const connected = new Set<string>();
     for (const instance of instances.list()) {
@@ -495,19 +499,21 @@ class TunnelExits {
   }
 
   /** Each peer instance's terminating listeners; each chain using one expects it too. */
-  *listeners(trustDomain: string): Generator<[string, VersionedResource]> {
+  *listeners(trustDomain: string, memo: ResourceMemo): Generator<[string, VersionedResource]> {
     for (const [id, ports] of this.#byInstance) {
       for (const [port, exit] of ports) {
-        const listener = new VersionedResource(
-          tunnelTerminatorListener({
-            trustDomain,
-            fn: exit.fn,
-            instance: exit.instance,
-            port,
-            routes: exit.routes,
-            from: [...exit.from].sort(),
-          }),
-        );
+        const input = {
+          trustDomain,
+          fn: exit.fn,
+          instance: exit.instance,
+          port,
+          routes: exit.routes,
+          from: [...exit.from].sort(),
+        };
+        const [listener] = memo.get(`listener ${id} ${port}`, JSON.stringify(input), () => [
+          tunnelTerminatorListener(input),
+        ]);
+        if (!listener) continue;
         for (const expected of exit.expected) {
           const list = expected.get(id) ?? [];
           list.push({ typeUrl: listener.typeUrl, name: tunnelListenerName(port), version: listener.version });
@@ -516,5 +522,29 @@ class TunnelExits {
         yield [id, listener];
       }
     }
+  }
+}
+
+/**
+ * Resources the compiler assembles on every pass from inputs that rarely change: encoded and hashed
+ * again only when their inputs did (a compile follows every registry batch).
+ */
+class ResourceMemo {
+  readonly #last = new Map<string, { inputs: string; resources: VersionedResource[] }>();
+  readonly #used = new Set<string>();
+
+  get(slot: string, inputs: string, build: () => Resource[]): VersionedResource[] {
+    this.#used.add(slot);
+    const last = this.#last.get(slot);
+    if (last?.inputs === inputs) return last.resources;
+    const resources = build().map((r) => new VersionedResource(r));
+    this.#last.set(slot, { inputs, resources });
+    return resources;
+  }
+
+  /** Forgets the slots this pass did not ask for. */
+  sweep(): void {
+    for (const slot of this.#last.keys()) if (!this.#used.has(slot)) this.#last.delete(slot);
+    this.#used.clear();
   }
 }
