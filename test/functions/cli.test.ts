@@ -3,6 +3,7 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCatena, spawnCatena } from "../support/cli.js";
+import { httpStatus } from "../support/http.js";
 import { uniqueRoot } from "../support/nats.js";
 import {
   type ChainSpec,
@@ -24,14 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await xds?.close();
 });
-
-async function status(url: string): Promise<number> {
-  try {
-    return (await fetch(url)).status;
-  } catch {
-    return 0;
-  }
-}
 
 describe("catena function", () => {
   it("firewall starts as a process, answers /healthz, is ready once configured, and stops on SIGTERM", async () => {
@@ -60,10 +53,10 @@ describe("catena function", () => {
         20_000,
       );
       const admin = (/admin (http:\/\/\S+)/.exec(stderr) as RegExpExecArray)[1];
-      expect(await status(`${admin}/healthz`)).toBe(200);
+      expect(await httpStatus(`${admin}/healthz`)).toBe(200);
       let ready = 0;
       for (let i = 0; i < 100 && ready !== 200; i++) {
-        ready = await status(`${admin}/readyz`);
+        ready = await httpStatus(`${admin}/readyz`);
         if (ready !== 200) await new Promise((r) => setTimeout(r, 50));
       }
       expect(ready).toBe(200);

@@ -3,6 +3,7 @@
 import { once } from "node:events";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnCatena } from "../support/cli.js";
+import { httpStatus } from "../support/http.js";
 import { uniqueRoot } from "../support/nats.js";
 import { freePort, startBackend, startXds, until, type XdsServer } from "./support/harness.js";
 import {
@@ -31,14 +32,6 @@ afterAll(async () => {
   await xds?.close();
   await ca?.close();
 });
-
-async function status(url: string): Promise<number> {
-  try {
-    return (await fetch(url)).status;
-  } catch {
-    return 0;
-  }
-}
 
 describe("catena function vpn", () => {
   it("runs as a process: CSR out, certificate in, tunnel listener bound and answering", async () => {
@@ -77,12 +70,12 @@ describe("catena function vpn", () => {
       expect(xds.server.status.node(B.id)?.node.metadata).toMatchObject({ type: "vpn", address: B.address });
       // No secrets yet: the tunnel listener waits, so the instance is not ready.
       await new Promise((r) => setTimeout(r, 300));
-      expect(await status(`${admin}/readyz`)).toBe(503);
+      expect(await httpStatus(`${admin}/readyz`)).toBe(503);
       const cert = await ca.ca.issue(csr, spiffeId(B.fn, B.id), ca.window(1));
       publishFor(xds, B.id, [...resources, ...secretResources(B, cert.certPem, ca.ca.rootPem)]);
       let ready = 0;
       for (let i = 0; i < 100 && ready !== 200; i++) {
-        ready = await status(`${admin}/readyz`);
+        ready = await httpStatus(`${admin}/readyz`);
         if (ready !== 200) await new Promise((r) => setTimeout(r, 50));
       }
       expect(ready).toBe(200);
