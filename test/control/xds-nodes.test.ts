@@ -94,6 +94,7 @@ describe("xDS nodes", () => {
 
   it("registers a function instance as addressable, with an event, and gives it none of the services", async () => {
     const sub = nc.subscribe(`${control.root}.events.xds.fw-1.connected`, { max: 1 });
+    await nc.flush(); // the server has the subscription before the event can be published
     const s = sotwStream(client);
     s.send(
       req({

@@ -85,11 +85,20 @@ export async function getJson(url: string, path: string): Promise<{ status: numb
 }
 
 /** Waits until the status reconciler has caught up with every object (so the revision rests). */
-export async function settled(control: TestControl, timeoutMs = 5000): Promise<void> {
+export async function settled(control: TestControl, timeoutMs = 5000, quietMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let quietSince = Date.now();
+  let revision = control.server.store.revision();
   for (;;) {
     const all = await control.server.store.list();
-    if (all.every((o) => o.status?.observedGeneration === o.metadata.generation)) return;
+    const now = control.server.store.revision();
+    if (now !== revision) {
+      revision = now;
+      quietSince = Date.now();
+    }
+    // Observed, and no write for a while: data path status (Programmed, Ready) follows a compile later.
+    const observed = all.every((o) => o.status?.observedGeneration === o.metadata.generation);
+    if (observed && Date.now() - quietSince >= quietMs) return;
     if (Date.now() > deadline) throw new Error("status reconciler did not settle");
     await new Promise((r) => setTimeout(r, 20));
   }
